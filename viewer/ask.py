@@ -1,0 +1,127 @@
+"""The terminal view of a turn for `reasoning-viewer ask`: request building, live printing, the JSON result.
+
+Kept apart from cli.py so the launcher stays a launcher, and free of Streamlit
+so `ask` starts fast and runs on machines without a browser.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TextIO
+
+from viewer.models import AssistantTurn
+from viewer.reasoning import SplitEvent
+from viewer.turn import TurnRecorder, tokens_per_second
+
+DIM = "\x1b[2m"
+BOLD = "\x1b[1m"
+RESET = "\x1b[0m"
+
+
+def build_request(args: argparse.Namespace) -> dict:
+    """The chat-completions body. Optional knobs are sent only when set: servers reject unknown values."""
+    messages = []
+    if args.system:
+        messages.append({"role": "system", "content": args.system})
+    messages.append({"role": "user", "content": args.prompt})
+    request: dict = {"model": args.model, "messages": messages}
+    if args.max_tokens is not None:
+        request["max_tokens"] = args.max_tokens
+    if args.temperature is not None:
+        request["temperature"] = args.temperature
+    if args.reasoning_effort:
+        request["reasoning_effort"] = args.reasoning_effort
+    return request
+
+
+def thought_label(turn: AssistantTurn) -> str:
+    """'Thought for N seconds', the DeepSeek app's wording; honest about cut-off thinking."""
+    seconds = turn.timings.thought_s
+    if seconds is None:
+        return "Thought"
+    n = max(1, round(seconds))
+    unit = "second" if n == 1 else "seconds"
+    if turn.unfinished:
+        return f"Thought for {n} {unit} (cut off)"
+    return f"Thought for {n} {unit}"
+
+
+def result_object(turn: AssistantTurn) -> dict:
+    """The one JSON object `ask --json` prints: always complete, even after an error."""
+    usage = turn.usage
+    tps = tokens_per_second(turn)
+    return {
+        "reasoning": turn.reasoning,
+        "answer": turn.answer,
+        "finish_reason": turn.finish_reason,
+        "error": turn.error.message if turn.error else None,
+        "timings": turn.timings.summary(),
+        "usage": {
+            "prompt_tokens": usage.prompt_tokens,
+            "reasoning_tokens": usage.reasoning_tokens,
+            "answer_tokens": usage.answer_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens,
+            "approximate": usage.approximate,
+            "tokens_per_s": None if tps is None else round(tps, 2),
+        },
+    }
+
+
+class AskPrinter:
+    """Streams a turn to a terminal: reasoning dimmed, then 'Thought for N seconds', then the answer.
+
+    A terminal cannot take text back, so provisional text (which may turn out
+    to be reasoning once a closing marker arrives) is printed as it comes and,
+    if reclassified, a note says so before the label.
+    """
+
+    def __init__(self, out: TextIO, recorder: TurnRecorder) -> None:
+        self.out = out
+        self.recorder = recorder
+        self.tty = bool(getattr(out, "isatty", lambda: False)())
+        self._dimmed = False
+        self._labelled = False
+        self._printed_any = False
+
+    def _style(self, code: str) -> str:
+        return code if self.tty else ""
+
+    def _undim(self) -> None:
+        if self._dimmed:
+            self.out.write(self._style(RESET))
+            self._dimmed = False
+
+    def _label(self, note: str = "") -> None:
+        self._undim()
+        turn = self.recorder.snapshot()
+        self.out.write(f"\n{note}{self._style(BOLD)}{thought_label(turn)}{self._style(RESET)}\n\n")
+        self._labelled = True
+
+    def on_events(self, events: list[SplitEvent]) -> None:
+        w = self.out.write
+        for ev in events:
+            kind = ev.kind
+            if kind == "reasoning":
+                if not self._dimmed:
+                    w(self._style(DIM))
+                    self._dimmed = True
+                w(ev.text)
+                self._printed_any = True
+            elif kind in ("answer", "provisional"):
+                self._undim()
+                w(ev.text)
+                self._printed_any = True
+            elif kind == "reclassified":
+                self._label(note="(the text above was the model's reasoning)\n")
+            elif kind == "reasoning_end" and not self._labelled:
+                self._label()
+        self.out.flush()
+
+    def finish(self, turn: AssistantTurn) -> None:
+        if turn.reasoning and not self._labelled:
+            self._label()
+        self._undim()
+        if self._printed_any and not turn.answer.endswith("\n"):
+            self.out.write("\n")
+        self.out.flush()

@@ -1,0 +1,319 @@
+"""Export a conversation as Markdown, a standalone HTML page, or JSON (which can be imported back).
+
+Everything the model wrote is untrusted text: an answer or a reasoning trace may contain `<script>`,
+`<img onerror=...>` or a stray `</details>`, whether by accident (the model is talking *about* HTML) or by
+prompt injection. The exports must show such text, never execute it or let it break the page structure.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+from markdown_it import MarkdownIt
+from pydantic import ValidationError
+
+from viewer import __version__
+from viewer.models import AssistantTurn, Conversation, Message
+from viewer.store import scrub_secrets
+
+FORMAT_PREFIX = "reasoning-viewer/"
+FORMAT_VERSION = 1
+FORMAT = f"{FORMAT_PREFIX}{FORMAT_VERSION}"
+
+_ALLOWED_SCHEMES = ("http://", "https://", "mailto:")
+CSP = "default-src 'none'; style-src 'unsafe-inline'"
+
+
+class ViewerImportError(ValueError):
+    """A file that can't be imported; the message is one line, fit to show a person as is."""
+
+
+# -- shared wording -------------------------------------------------------------------------------------
+
+
+def thought_label(turn: AssistantTurn) -> str:
+    """The summary of a folded reasoning block: "Thought for 12 seconds", "Thought", "Thinking (cut off)".
+
+    Rounds to whole seconds with a minimum of 1, because "Thought for 0 seconds" reads like nothing happened
+    when the model did produce reasoning.
+    """
+    if turn.unfinished:
+        return "Thinking (cut off)"
+    seconds = turn.timings.thought_s
+    if seconds is None:
+        return "Thought"
+    n = max(1, round(seconds))
+    return f"Thought for {n} second{'' if n == 1 else 's'}"
+
+
+def _answer_of(message: Message) -> str:
+    return message.turn.answer if message.turn is not None else message.content
+
+
+def _model_of(message: Message, conv: Conversation) -> str | None:
+    return (message.turn.model if message.turn is not None else None) or conv.model
+
+
+def _status_notes(turn: AssistantTurn) -> list[str]:
+    notes: list[str] = []
+    if turn.stopped or turn.status == "stopped":
+        notes.append("Stopped by the user.")
+    elif turn.cut_off or turn.status == "cut_off":
+        notes.append("The stream was cut off before the reply was complete.")
+    if turn.reasoning_cut_by_budget:
+        notes.append("The token budget ran out while the model was still thinking.")
+    if turn.error is not None:
+        notes.append(f"Error: {turn.error.message}")
+    return notes
+
+
+def _messages_to_show(conv: Conversation) -> list[Message]:
+    """The conversation's messages, with its system prompt first when no system message carries it."""
+    messages = list(conv.messages)
+    if conv.system_prompt and not any(m.role == "system" for m in messages):
+        messages.insert(0, Message(role="system", content=conv.system_prompt, created_at=conv.created_at))
+    return messages
+
+
+# -- Markdown -------------------------------------------------------------------------------------------
+
+
+def _escape_text(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+def to_markdown(conv: Conversation, *, include_reasoning: bool = True) -> str:
+    """A Markdown transcript; reasoning folded in `<details>` as GitHub and most Markdown viewers render it.
+
+    The reasoning body sits inside a raw-HTML `<details>` element, and Markdown renderers pass raw HTML
+    through (GitHub sanitises, many local previewers and static-site generators do not). So `<`, `>` and
+    `&` in the reasoning are escaped: a trace that mentions `</details>` can't close the block early and
+    spill the rest of the trace into the answer, and `<script>` or `<img onerror>` shows as text instead of
+    running. After escaping no `<` is left, so no HTML block can start inside the body, while the blank
+    lines around it keep ordinary Markdown (lists, emphasis) working there. The cost: code spans inside the
+    reasoning show `&lt;` literally, since entities are not decoded in code. Titles and model names get the
+    same treatment; prompts and answers are the conversation's own Markdown and are kept verbatim.
+    """
+    out: list[str] = [f"# {_escape_text(conv.title)}", ""]
+    for message in _messages_to_show(conv):
+        if message.role == "user":
+            out += ["### You", "", message.content, ""]
+        elif message.role == "system":
+            out += ["### System prompt", "", message.content, ""]
+        else:
+            model = _model_of(message, conv)
+            heading = "### Assistant" + (f" · {_escape_text(model)}" if model else "")
+            out += [heading, ""]
+            turn = message.turn
+            if turn is not None and include_reasoning and turn.reasoning.strip():
+                out += [
+                    f"<details><summary>{thought_label(turn)}</summary>",
+                    "",
+                    _escape_text(turn.reasoning.strip("\n")),
+                    "",
+                    "</details>",
+                    "",
+                ]
+            answer = _answer_of(message)
+            if answer:
+                out += [answer, ""]
+            if turn is not None:
+                out += [f"> *{_escape_text(note)}*\n" for note in _status_notes(turn)]
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+# -- HTML -----------------------------------------------------------------------------------------------
+
+
+def _safe_link(url: str) -> bool:
+    """Only web and mail links, and in-page anchors.
+
+    markdown-it's default validator already refuses javascript:, vbscript:, file: and most data: URLs; this
+    is stricter because a standalone file resolves relative links against the local disk, and other schemes
+    (ftp:, tel:, custom app handlers) have no business in a transcript.
+    """
+    lowered = url.strip().lower()
+    return lowered.startswith(_ALLOWED_SCHEMES) or (lowered.startswith("#") and len(lowered) > 1)
+
+
+def _render_image(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
+    """Images become links: loading a remote image when a file is opened would tell its server who read it."""
+    token = tokens[idx]
+    alt = self.renderInlineAsText(token.children, options, env) or "image"
+    src = token.attrGet("src") or ""
+    label = html.escape(f"[image: {alt}]")
+    if src.lower().startswith(("http://", "https://")):
+        return f'<a href="{html.escape(src)}" rel="noopener noreferrer nofollow">{label}</a>'
+    return label
+
+
+def _render_link_open(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
+    tokens[idx].attrSet("rel", "noopener noreferrer nofollow")
+    return self.renderToken(tokens, idx, options, env)
+
+
+def _markdown_renderer() -> MarkdownIt:
+    """CommonMark with raw HTML *disabled*: any tag the model writes is escaped and shown as text."""
+    md = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+    md.validateLink = _safe_link  # type: ignore[method-assign]
+    md.add_render_rule("image", _render_image)
+    md.add_render_rule("link_open", _render_link_open)
+    return md
+
+
+_CSS = """
+:root { color-scheme: light dark; --fg: #1f2328; --bg: #ffffff; --muted: #656d76; --line: #d0d7de;
+        --user: #f6f8fa; --think: #f6f8fa; --warn: #9a6700; --err: #cf222e; }
+@media (prefers-color-scheme: dark) {
+  :root { --fg: #e6edf3; --bg: #0d1117; --muted: #8d96a0; --line: #30363d; --user: #161b22; --think: #161b22;
+          --warn: #d29922; --err: #f85149; }
+}
+* { box-sizing: border-box; }
+body { margin: 0; background: var(--bg); color: var(--fg);
+       font: 16px/1.6 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
+main { max-width: 52rem; margin: 0 auto; padding: 2rem 1rem 4rem; }
+h1 { font-size: 1.6rem; margin: 0 0 .25rem; overflow-wrap: anywhere; }
+.meta { color: var(--muted); font-size: .875rem; margin: 0 0 2rem; }
+.msg { margin: 0 0 2rem; }
+.role { font-size: .95rem; font-weight: 600; margin: 0 0 .5rem; }
+.role .model { color: var(--muted); font-weight: 400; }
+.user-text, .system-text { white-space: pre-wrap; overflow-wrap: anywhere; background: var(--user);
+       border: 1px solid var(--line); border-radius: .5rem; padding: .75rem 1rem; }
+details.reasoning { border-left: 3px solid var(--line); padding: 0 0 0 1rem; margin: 0 0 1rem;
+       color: var(--muted); }
+details.reasoning > summary { cursor: pointer; font-size: .9rem; user-select: none; }
+details.reasoning .body { font-size: .925rem; }
+.note { color: var(--warn); font-size: .875rem; margin: .25rem 0; }
+.note.error { color: var(--err); }
+pre { background: var(--think); border: 1px solid var(--line); border-radius: .375rem; padding: .75rem;
+      overflow-x: auto; }
+code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .875em; }
+table { border-collapse: collapse; }
+th, td { border: 1px solid var(--line); padding: .25rem .5rem; }
+blockquote { margin: 0; padding-left: 1rem; border-left: 3px solid var(--line); color: var(--muted); }
+a { color: inherit; }
+"""
+
+
+def to_html(conv: Conversation, *, include_reasoning: bool = True) -> str:
+    """A single self-contained page: inline CSS only, no scripts, no external assets.
+
+    Model Markdown is rendered with raw HTML disabled, every other string is escaped, and a
+    Content-Security-Policy of `default-src 'none'` backs that up: even if something slipped through, the
+    page could run no script and fetch nothing. Reasoning is folded (a closed `<details>`) as in the app.
+    """
+    md = _markdown_renderer()
+    esc = html.escape
+    parts: list[str] = []
+    for message in _messages_to_show(conv):
+        if message.role == "user":
+            parts.append(
+                '<section class="msg user"><h2 class="role">You</h2>'
+                f'<div class="user-text">{esc(message.content)}</div></section>'
+            )
+        elif message.role == "system":
+            parts.append(
+                '<section class="msg system"><h2 class="role">System prompt</h2>'
+                f'<div class="system-text">{esc(message.content)}</div></section>'
+            )
+        else:
+            model = _model_of(message, conv)
+            model_html = f' <span class="model">· {esc(model)}</span>' if model else ""
+            body = [f'<section class="msg assistant"><h2 class="role">Assistant{model_html}</h2>']
+            turn = message.turn
+            if turn is not None and include_reasoning and turn.reasoning.strip():
+                body.append(
+                    f'<details class="reasoning"><summary>{esc(thought_label(turn))}</summary>'
+                    f'<div class="body">{md.render(turn.reasoning)}</div></details>'
+                )
+            answer = _answer_of(message)
+            if answer:
+                body.append(f'<div class="answer">{md.render(answer)}</div>')
+            if turn is not None:
+                for note in _status_notes(turn):
+                    cls = "note error" if note.startswith("Error:") else "note"
+                    body.append(f'<p class="{cls}">{esc(note)}</p>')
+            body.append("</section>")
+            parts.append("".join(body))
+
+    meta = [f"{len(conv.messages)} messages", f"started {conv.created_at:%Y-%m-%d %H:%M}"]
+    if conv.model:
+        meta.append(conv.model)
+    meta.append(f"exported by reasoning-viewer {__version__}")
+    title = esc(conv.title)
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
+        '<meta name="referrer" content="no-referrer">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{title}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"
+        f'<h1>{title}</h1>\n<p class="meta">{esc(" · ".join(meta))}</p>\n'
+        + "\n".join(parts)
+        + "\n</main>\n</body>\n</html>\n"
+    )
+
+
+# -- JSON -----------------------------------------------------------------------------------------------
+
+
+def to_json(conv: Conversation, *, include_reasoning: bool = True) -> str:
+    """The lossless export: `{"format": "reasoning-viewer/1", "conversation": {...}}`.
+
+    Without reasoning, `reasoning` and `raw` (which contains the reasoning inside its tags) are emptied;
+    the rest, timings and token counts included, is kept. Request parameters pass through `scrub_secrets`
+    like everything the store writes, since an export is a file too.
+    """
+    data = conv.model_dump(mode="json")
+    for message in data["messages"]:
+        turn = message.get("turn")
+        if turn is None:
+            continue
+        turn["request_params"] = scrub_secrets(turn["request_params"])
+        if not include_reasoning:
+            turn["reasoning"] = ""
+            turn["raw"] = ""
+    return json.dumps({"format": FORMAT, "conversation": data}, ensure_ascii=False, indent=2) + "\n"
+
+
+def _first_error(exc: ValidationError) -> str:
+    errors = exc.errors()
+    first = errors[0]
+    where = ".".join(str(p) for p in first["loc"]) or "conversation"
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    return f"{where}: {first['msg']}{more}"
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def from_json(text: str | bytes) -> Conversation:
+    """Parse an export made by `to_json`; raises `ViewerImportError` with a one-line reason otherwise."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ViewerImportError(
+            _one_line(f"Not a JSON file (line {exc.lineno}, column {exc.colno}: {exc.msg})")
+        ) from exc
+    except (UnicodeDecodeError, TypeError) as exc:
+        raise ViewerImportError(_one_line(f"Not a JSON file ({exc})")) from exc
+    if not isinstance(data, dict) or "format" not in data:
+        raise ViewerImportError('Not a reasoning-viewer export: no "format" field at the top level')
+    fmt = data["format"]
+    if not isinstance(fmt, str) or not fmt.startswith(FORMAT_PREFIX):
+        raise ViewerImportError(_one_line(f"Not a reasoning-viewer export: format is {fmt!r}"))
+    if fmt != FORMAT:
+        raise ViewerImportError(
+            _one_line(f"Unsupported export format {fmt!r}; this version of reasoning-viewer reads {FORMAT!r}")
+        )
+    body = data.get("conversation")
+    if not isinstance(body, dict):
+        raise ViewerImportError('Not a reasoning-viewer export: "conversation" is missing or not an object')
+    try:
+        return Conversation.model_validate(body)
+    except ValidationError as exc:
+        raise ViewerImportError(_one_line(f"Invalid conversation: {_first_error(exc)}")) from exc

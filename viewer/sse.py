@@ -1,0 +1,177 @@
+"""Incremental server-sent-events decoding: bytes → lines → events.
+
+The decoder is fed whatever the socket hands over (any split: mid-line, mid-CRLF,
+mid-UTF-8 character) and returns the events completed by that chunk. It knows
+nothing of JSON or of chat completions; `client.py` interprets `data`.
+
+Why the work is done on bytes rather than on decoded text:
+
+* `bytes.splitlines()` splits on exactly CR, LF and CRLF, which is what the SSE
+  grammar calls a line end. `str.splitlines()` would also split on U+2028,
+  U+0085, form feeds and others, all of which may legitimately occur inside a
+  JSON string sent by a server with `ensure_ascii=False`.
+* Line ends are ASCII, so they can never be part of a multi-byte UTF-8
+  sequence. Decoding only complete lines therefore never cuts a character in
+  two, and a character split across two reads is simply carried over with the
+  unfinished line. Decoding a complete line with ``errors="replace"`` gives the
+  same text an incremental decoder over the whole stream would give; a truly
+  invalid or truncated sequence becomes U+FFFD only once it is known to be
+  final (end of its line, or `close()`).
+
+Cost is linear in the input: each chunk is split once; the unfinished tail is
+kept as a list of pieces and joined only once when its line end arrives, so a
+long line delivered in many tiny reads is not rescanned.
+
+Field handling follows the WHATWG "event stream interpretation" algorithm:
+events are dispatched on a blank line; a block without `data` dispatches
+nothing; `id` is the *last event id* and persists across events; `retry` is
+the reconnection time and persists as well. Deviation: an event still pending
+when the stream ends (no trailing blank line) is delivered by `close()` rather
+than dropped, because servers that end a stream abruptly (a cut connection,
+`llama.cpp` under load) would otherwise lose their last chunk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["SSEDecoder", "ServerSentEvent"]
+
+_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(slots=True)
+class ServerSentEvent:
+    """One dispatched event. `event` is None when the stream named no type (the spec's "message")."""
+
+    event: str | None
+    data: str
+    id: str | None
+    retry: int | None
+
+
+class SSEDecoder:
+    """Turns a byte stream, fed in arbitrary chunks, into `ServerSentEvent`s.
+
+    Attributes that callers may read:
+        comments: number of `:` comment lines seen (servers send them as keep-alives).
+        last_event_id: the current last-event-id buffer.
+        retry: the most recent valid `retry` value, in milliseconds.
+    """
+
+    __slots__ = (
+        "_carry",
+        "_data",
+        "_event",
+        "_pending_cr",
+        "_started",
+        "comments",
+        "last_event_id",
+        "retry",
+    )
+
+    def __init__(self) -> None:
+        self._carry: list[bytes] = []  # pieces of the unfinished last line
+        self._pending_cr = False  # the previous chunk ended with CR: a leading LF belongs to it
+        self._started = False  # a BOM is only stripped at the very start of the stream
+        self._data: list[str] = []
+        self._event: str | None = None
+        self.comments = 0
+        self.last_event_id: str | None = None
+        self.retry: int | None = None
+
+    # -- bytes → lines -------------------------------------------------------------------------
+
+    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        """Consume one chunk and return the events it completed (often none, usually one)."""
+        if not chunk:
+            return []
+        if self._pending_cr:
+            # The CR that ended the previous chunk already terminated its line; if this
+            # chunk starts with LF the two form one CRLF, not an extra blank line.
+            self._pending_cr = False
+            if chunk[0] == 0x0A:
+                chunk = chunk[1:]
+                if not chunk:
+                    return []
+        if not self._started:
+            # A UTF-8 byte-order mark may open the stream; it may even arrive split.
+            if self._carry:
+                self._carry.append(chunk)
+                chunk = b"".join(self._carry)
+                self._carry.clear()
+            if len(chunk) < 3 and _BOM.startswith(chunk):
+                self._carry.append(chunk)  # too short to tell yet
+                return []
+            self._started = True
+            if chunk.startswith(_BOM):
+                chunk = chunk[3:]
+                if not chunk:
+                    return []
+
+        last = chunk[-1]
+        complete = last == 0x0A or last == 0x0D
+        lines = chunk.splitlines()
+        if not complete:
+            tail = lines.pop()  # splitlines never returns [] for a non-empty chunk
+        if self._carry and lines:
+            self._carry.append(lines[0])
+            lines[0] = b"".join(self._carry)
+            self._carry.clear()
+        if complete:
+            self._pending_cr = last == 0x0D
+        else:
+            self._carry.append(tail)
+
+        events: list[ServerSentEvent] = []
+        data = self._data
+        for raw in lines:
+            # Fast path for the one line kind a chat stream is made of.
+            if raw.startswith(b"data:"):
+                data.append((raw[6:] if raw.startswith(b" ", 5) else raw[5:]).decode("utf-8", "replace"))
+            else:
+                self._line(raw, events)
+                data = self._data  # a dispatch starts a new list
+        return events
+
+    def close(self) -> list[ServerSentEvent]:
+        """End of stream: finish the unterminated last line and deliver a pending event."""
+        events: list[ServerSentEvent] = []
+        if self._carry:
+            raw = b"".join(self._carry)
+            self._carry.clear()
+            self._line(raw, events)
+        self._started = True
+        self._pending_cr = False
+        self._line(b"", events)
+        return events
+
+    # -- lines → events ------------------------------------------------------------------------
+
+    def _line(self, raw: bytes, out: list[ServerSentEvent]) -> None:
+        if not raw:
+            if self._data:
+                data = self._data[0] if len(self._data) == 1 else "\n".join(self._data)
+                out.append(ServerSentEvent(self._event, data, self.last_event_id, self.retry))
+                self._data = []
+            self._event = None
+            return
+        if raw[0] == 0x3A:  # ":" comment / keep-alive
+            self.comments += 1
+            return
+        line = raw.decode("utf-8", "replace")
+        colon = line.find(":")
+        if colon < 0:
+            field, value = line, ""
+        else:
+            field = line[:colon]
+            value = line[colon + 2 :] if line.startswith(" ", colon + 1) else line[colon + 1 :]
+        if field == "data":
+            self._data.append(value)
+        elif field == "event":
+            self._event = value or None
+        elif field == "id" and "\x00" not in value:
+            self.last_event_id = value
+        elif field == "retry" and value.isascii() and value.isdigit():
+            self.retry = int(value)
+        # Unknown fields are ignored, as the spec requires.

@@ -1,0 +1,663 @@
+"""SQLite persistence for conversations, messages and small settings.
+
+Why SQLite (stdlib `sqlite3`) rather than JSON files: the UI saves the assistant's turn every few seconds
+while it streams, and a single-row UPDATE in WAL mode is cheap and crash-safe, whereas rewriting a JSON file
+is neither. WAL also lets another connection (a second browser tab, the CLI) read while a stream is being
+saved.
+
+The schema is versioned by `PRAGMA user_version` and upgraded by `MIGRATIONS`, an ordered list of
+`(version, sql)` applied one by one, each inside its own transaction, so an old database file is upgraded in
+place the first time a newer program opens it, and a failed step leaves the file exactly at the previous
+version.
+
+API keys are never stored: profiles keep only the *name* of the environment variable, and everything that
+could carry a secret (a turn's `request_params`, settings) goes through `scrub_secrets` on the way in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from viewer.models import AssistantTurn, Conversation, Message, new_id, utc_now
+
+APP_DIR_NAME = "reasoning-viewer"
+DB_FILE_NAME = "conversations.db"
+DB_ENV_VAR = "REASONING_VIEWER_DB"
+DEFAULT_TITLE = "New chat"
+TITLE_MAX_CHARS = 60
+SNIPPET_MAX_CHARS = 160
+
+SearchField = Literal["prompt", "answer", "reasoning"]
+
+# Ordered schema migrations. Append only: never edit a step that has shipped, add a new one instead.
+# Each script runs inside one transaction together with the `PRAGMA user_version` bump.
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (
+        1,
+        """
+        CREATE TABLE conversations (
+            id            TEXT PRIMARY KEY,
+            title         TEXT NOT NULL,
+            created_at    TEXT NOT NULL,
+            updated_at    TEXT NOT NULL,
+            endpoint      TEXT,
+            model         TEXT,
+            system_prompt TEXT
+        );
+        CREATE TABLE messages (
+            conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            id              TEXT NOT NULL,
+            position        INTEGER NOT NULL,
+            role            TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
+            content         TEXT NOT NULL DEFAULT '',
+            turn_json       TEXT,
+            created_at      TEXT NOT NULL,
+            PRIMARY KEY (conversation_id, id),
+            UNIQUE (conversation_id, position)
+        );
+        CREATE TABLE settings (
+            key   TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        """,
+    ),
+    (
+        2,
+        """
+        -- Denormalised copies of the turn's text, so that search is a plain column scan
+        -- instead of parsing every turn's JSON.
+        ALTER TABLE messages ADD COLUMN reasoning TEXT NOT NULL DEFAULT '';
+        ALTER TABLE messages ADD COLUMN answer TEXT NOT NULL DEFAULT '';
+        UPDATE messages
+           SET reasoning = COALESCE(json_extract(turn_json, '$.reasoning'), ''),
+               answer    = COALESCE(json_extract(turn_json, '$.answer'), content)
+         WHERE turn_json IS NOT NULL;
+        UPDATE messages SET answer = content WHERE turn_json IS NULL AND role = 'assistant';
+        """,
+    ),
+    (
+        3,
+        """
+        -- The sidebar lists conversations newest first on every rerun.
+        CREATE INDEX conversations_by_updated ON conversations(updated_at DESC);
+        """,
+    ),
+)
+LATEST_VERSION = MIGRATIONS[-1][0]
+
+# Key names (compared lowercased, without '-', '_' and spaces) that must never reach the disk.
+_SECRET_KEYS = frozenset(
+    {"apikey", "authorization", "proxyauthorization", "xapikey", "accesstoken", "password", "secret"}
+)
+
+
+class StoreError(Exception):
+    """A problem with the database file itself (e.g. written by a newer version of the program)."""
+
+
+class UnknownConversation(KeyError):
+    """The conversation id does not exist (deleted in another tab, or a stale link)."""
+
+
+@dataclass(frozen=True)
+class ConversationSummary:
+    """One sidebar row: cheap to fetch, no messages loaded."""
+
+    id: str
+    title: str
+    updated_at: datetime
+    message_count: int
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """Where a search matched. `snippet` is one line of at most 160 characters around the match."""
+
+    conversation_id: str
+    title: str
+    message_id: str
+    field: SearchField
+    snippet: str
+
+
+def default_db_path(platform: str | None = None, env: Mapping[str, str] | None = None) -> Path:
+    """Where the history lives unless the caller says otherwise.
+
+    `REASONING_VIEWER_DB` wins (handy for tests and for keeping several histories); otherwise the platform's
+    per-user data directory. Written by hand to avoid a dependency for ten lines. `platform` and `env` are
+    parameters only so that every branch can be tested on any OS.
+    """
+    platform = sys.platform if platform is None else platform
+    env = os.environ if env is None else env
+    override = env.get(DB_ENV_VAR)
+    if override:
+        return Path(override).expanduser()
+    home = Path(env.get("HOME") or env.get("USERPROFILE") or Path.home())
+    if platform.startswith("win"):
+        appdata = env.get("APPDATA")
+        base = Path(appdata) if appdata else home / "AppData" / "Roaming"
+    elif platform == "darwin":
+        base = home / "Library" / "Application Support"
+    else:
+        xdg = env.get("XDG_DATA_HOME")
+        # The XDG spec says relative values are invalid and must be ignored.
+        base = Path(xdg) if xdg and Path(xdg).is_absolute() else home / ".local" / "share"
+    return base / APP_DIR_NAME / DB_FILE_NAME
+
+
+def scrub_secrets(value: Any) -> Any:
+    """Return a copy of `value` without anything that looks like a credential.
+
+    Defensive: nothing should put a key into `request_params` or a setting, but if some code path ever does
+    (say, a header dict copied wholesale), the key must still not end up in a file that people back up,
+    sync and attach to bug reports. Drops dict entries whose key is api_key / Authorization / ... at any
+    depth, and strings that are bearer credentials.
+    """
+    if isinstance(value, Mapping):
+        return {
+            k: scrub_secrets(v)
+            for k, v in value.items()
+            if not (isinstance(k, str) and re.sub(r"[\s_-]", "", k.lower()) in _SECRET_KEYS)
+            and not _is_bearer(v)
+        }
+    if isinstance(value, (list, tuple)):
+        return [scrub_secrets(v) for v in value if not _is_bearer(v)]
+    return value
+
+
+def _is_bearer(value: Any) -> bool:
+    return isinstance(value, str) and value[:7].lower() == "bearer "
+
+
+def derive_title(text: str) -> str:
+    """First non-blank line of the first prompt, at most 60 characters (ellipsis included)."""
+    for line in text.splitlines():
+        line = " ".join(line.split())
+        if line:
+            return line if len(line) <= TITLE_MAX_CHARS else line[: TITLE_MAX_CHARS - 1].rstrip() + "…"
+    return ""
+
+
+@lru_cache(maxsize=64)
+def _pattern(query: str) -> re.Pattern[str]:
+    return re.compile(re.escape(query), re.IGNORECASE)
+
+
+def _contains(text: str | None, query: str) -> int:
+    """SQL function for non-ASCII queries: SQLite's LIKE only folds ASCII case ('É' would not match 'é')."""
+    return 1 if text and _pattern(query).search(text) else 0
+
+
+def _escape_like(query: str) -> str:
+    return query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def make_snippet(text: str, query: str, width: int = SNIPPET_MAX_CHARS) -> str:
+    """One line of at most `width` characters showing the match with some context, more after than before."""
+    flat = " ".join(text.split())
+    if len(flat) <= width:
+        return flat
+    needle = " ".join(query.split())
+    m = _pattern(needle).search(flat) if needle else None
+    s, e = (m.start(), m.end()) if m else (0, 0)
+    start = max(0, s - max(0, width - (e - s)) // 3)
+    end = min(len(flat), start + width)
+    start = max(0, end - width)
+    out = flat[start:end]
+    if start > 0:
+        out = "…" + out[1:]
+    if end < len(flat):
+        out = out[:-1] + "…"
+    return out
+
+
+def _iso(dt: datetime) -> str:
+    """ISO-8601 text with fixed precision; aware times are stored in UTC so that text order is time order."""
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(timezone.utc)
+    return dt.isoformat(timespec="microseconds")
+
+
+def _parse_dt(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _split_sql(script: str) -> Iterator[str]:
+    """Split a migration script into single statements (sqlite3's execute() runs only one).
+
+    `executescript` can't be used because it commits any open transaction first, which would defeat running
+    a migration step atomically under BEGIN IMMEDIATE. `complete_statement` understands quotes and triggers.
+    """
+    buf = ""
+    for piece in script.split(";"):
+        buf += piece + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip().strip(";").strip():
+                yield buf.strip()
+            buf = ""
+    if buf.strip().strip(";").strip():
+        raise ValueError(f"incomplete SQL statement in migration: {buf.strip()[:80]!r}")
+
+
+def _turn_json(turn: AssistantTurn) -> str:
+    clean = turn.model_copy(update={"request_params": scrub_secrets(turn.request_params)})
+    return clean.model_dump_json()
+
+
+class Store:
+    """All persistence goes through one object holding one connection.
+
+    Streamlit runs each session's script in its own thread, so the connection is opened with
+    `check_same_thread=False` and every use of it is serialised by a lock: two threads interleaving on one
+    sqlite3 connection would otherwise share (and corrupt the meaning of) each other's transactions.
+    Separate `Store` objects (another process, another tab's store) get separate connections and rely on
+    WAL to read while this one writes.
+    """
+
+    def __init__(self, path: str | Path | None = None, *, timeout_s: float = 10.0) -> None:
+        self.path = default_db_path() if path is None else Path(path)
+        if str(self.path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._last_ts: datetime | None = None
+        # isolation_level=None: no implicit BEGINs; transactions are explicit so that their extent is visible.
+        self._conn = sqlite3.connect(
+            str(self.path), timeout=timeout_s, check_same_thread=False, isolation_level=None
+        )
+        try:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL is the recommended pairing with WAL: never corrupts, may lose the last commit on power
+            # loss, and keeps the every-few-seconds save during streaming from fsyncing each time.
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._conn.create_function("rv_contains", 2, _contains, deterministic=True)
+            self._migrate()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    # -- plumbing -----------------------------------------------------------------------------------------
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    @property
+    def journal_mode(self) -> str:
+        with self._lock:
+            return str(self._conn.execute("PRAGMA journal_mode").fetchone()[0])
+
+    def _migrate(self) -> None:
+        versions = [v for v, _ in MIGRATIONS]
+        if versions != sorted(set(versions)) or versions[0] < 1:
+            raise StoreError("MIGRATIONS must have strictly increasing versions starting at 1 or more")
+        current = self.schema_version
+        if current > versions[-1]:
+            raise StoreError(
+                f"{self.path} has schema version {current}, newer than this program understands "
+                f"({versions[-1]}); upgrade reasoning-viewer or use another database file"
+            )
+        for version, sql in MIGRATIONS:
+            if version <= current:
+                continue
+            with self._write() as conn:
+                # Re-read under the write lock: another process may have migrated meanwhile.
+                current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+                if version <= current:
+                    continue
+                for statement in _split_sql(sql):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {int(version)}")
+                current = version
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction. IMMEDIATE takes the write lock up front, so no upgrade deadlock later."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction, so several SELECTs see one consistent snapshot."""
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                yield self._conn
+            finally:
+                if self._conn.in_transaction:
+                    self._conn.execute("COMMIT")
+
+    def _now(self) -> datetime:
+        """UTC now, strictly increasing within this Store.
+
+        Coarse clocks (about 16 ms on Windows) would otherwise give equal `updated_at` to things done in quick
+        succession and make "most recent first" ambiguous.
+        """
+        now = utc_now()
+        if self._last_ts is not None and now <= self._last_ts:
+            now = self._last_ts + timedelta(microseconds=1)
+        self._last_ts = now
+        return now
+
+    def _touch(self, conn: sqlite3.Connection, conv_id: str) -> None:
+        cur = conn.execute(
+            "UPDATE conversations SET updated_at = ? WHERE id = ?", (_iso(self._now()), conv_id)
+        )
+        if cur.rowcount == 0:
+            raise UnknownConversation(conv_id)
+
+    # -- conversations ------------------------------------------------------------------------------------
+
+    def create_conversation(
+        self,
+        title: str = DEFAULT_TITLE,
+        *,
+        endpoint: str | None = None,
+        model: str | None = None,
+        system_prompt: str | None = None,
+    ) -> Conversation:
+        with self._write() as conn:
+            now = self._now()
+            conv = Conversation(
+                title=title,
+                created_at=now,
+                updated_at=now,
+                endpoint=endpoint,
+                model=model,
+                system_prompt=system_prompt,
+            )
+            self._insert_conversation(conn, conv)
+        return conv
+
+    def _insert_conversation(self, conn: sqlite3.Connection, conv: Conversation) -> None:
+        conn.execute(
+            "INSERT INTO conversations (id, title, created_at, updated_at, endpoint, model, system_prompt)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                conv.id,
+                conv.title,
+                _iso(conv.created_at),
+                _iso(conv.updated_at),
+                conv.endpoint,
+                conv.model,
+                conv.system_prompt,
+            ),
+        )
+
+    def get_conversation(self, conv_id: str) -> Conversation | None:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT id, title, created_at, updated_at, endpoint, model, system_prompt"
+                " FROM conversations WHERE id = ?",
+                (conv_id,),
+            ).fetchone()
+            if row is None:
+                return None
+            rows = conn.execute(
+                "SELECT id, role, content, turn_json, created_at FROM messages"
+                " WHERE conversation_id = ? ORDER BY position",
+                (conv_id,),
+            ).fetchall()
+        messages = [
+            Message(
+                id=mid,
+                role=role,
+                content=content,
+                turn=AssistantTurn.model_validate_json(turn_json) if turn_json is not None else None,
+                created_at=_parse_dt(created),
+            )
+            for mid, role, content, turn_json, created in rows
+        ]
+        return Conversation(
+            id=row[0],
+            title=row[1],
+            created_at=_parse_dt(row[2]),
+            updated_at=_parse_dt(row[3]),
+            endpoint=row[4],
+            model=row[5],
+            system_prompt=row[6],
+            messages=messages,
+        )
+
+    def list_conversations(self, limit: int = 200) -> list[ConversationSummary]:
+        """Newest activity first (ties, which `_now` prevents within one Store, go to the later-created)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT c.id, c.title, c.updated_at,"
+                " (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id)"
+                " FROM conversations c ORDER BY c.updated_at DESC, c.rowid DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [ConversationSummary(r[0], r[1], _parse_dt(r[2]), r[3]) for r in rows]
+
+    def rename_conversation(self, conv_id: str, title: str) -> None:
+        """Does not bump `updated_at`: renaming an old chat should not move it to the top of the list."""
+        with self._write() as conn:
+            cur = conn.execute("UPDATE conversations SET title = ? WHERE id = ?", (title, conv_id))
+            if cur.rowcount == 0:
+                raise UnknownConversation(conv_id)
+
+    def update_conversation(
+        self,
+        conv_id: str,
+        *,
+        endpoint: str | None = None,
+        model: str | None = None,
+        system_prompt: str | None = None,
+    ) -> None:
+        """Set whichever of endpoint / model / system_prompt is given (not None); bumps `updated_at`."""
+        changes = {
+            k: v
+            for k, v in (("endpoint", endpoint), ("model", model), ("system_prompt", system_prompt))
+            if v is not None
+        }
+        with self._write() as conn:
+            if changes:
+                sets = ", ".join(f"{k} = ?" for k in changes)  # keys come from the fixed tuple above
+                conn.execute(f"UPDATE conversations SET {sets} WHERE id = ?", (*changes.values(), conv_id))
+            self._touch(conn, conv_id)
+
+    def delete_conversation(self, conv_id: str) -> None:
+        """Idempotent; messages go with it (ON DELETE CASCADE)."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM conversations WHERE id = ?", (conv_id,))
+
+    # -- messages -----------------------------------------------------------------------------------------
+
+    def add_message(self, conv_id: str, message: Message) -> None:
+        """Append `message`; the first user prompt of a still-untitled chat becomes its title."""
+        turn_json = _turn_json(message.turn) if message.turn is not None else None
+        reasoning = message.turn.reasoning if message.turn is not None else ""
+        answer = message.turn.answer if message.turn is not None else message.content
+        with self._write() as conn:
+            self._touch(conn, conv_id)
+            conn.execute(
+                "INSERT INTO messages"
+                " (conversation_id, id, position, role, content, turn_json, created_at, reasoning, answer)"
+                " VALUES (?, ?,"
+                " (SELECT COALESCE(MAX(position) + 1, 0) FROM messages WHERE conversation_id = ?),"
+                " ?, ?, ?, ?, ?, ?)",
+                (
+                    conv_id,
+                    message.id,
+                    conv_id,
+                    message.role,
+                    message.content,
+                    turn_json,
+                    _iso(message.created_at),
+                    reasoning if message.role == "assistant" else "",
+                    answer if message.role == "assistant" else "",
+                ),
+            )
+            if message.role == "user":
+                title = derive_title(message.content)
+                if title:
+                    conn.execute(
+                        "UPDATE conversations SET title = ? WHERE id = ? AND title = ?",
+                        (title, conv_id, DEFAULT_TITLE),
+                    )
+
+    def save_turn(self, conv_id: str, message_id: str, turn: AssistantTurn) -> None:
+        """Store the current state of an assistant turn; called repeatedly while it streams.
+
+        The common case is a single-row UPDATE in autocommit mode, so it stays cheap even for a long
+        reasoning trace saved every few seconds, and saving the same turn twice changes nothing. If the
+        message row does not exist yet, an assistant message holding the turn is appended (upsert), so a
+        caller that forgot `add_message` still loses nothing. Does not bump the conversation's
+        `updated_at` (that happened when the message was added) to keep this one statement.
+        """
+        turn_json = _turn_json(turn)
+        with self._lock:
+            cur = self._conn.execute(
+                "UPDATE messages SET turn_json = ?, reasoning = ?, answer = ?"
+                " WHERE conversation_id = ? AND id = ?",
+                (turn_json, turn.reasoning, turn.answer, conv_id, message_id),
+            )
+            if cur.rowcount == 0:
+                self.add_message(conv_id, Message(id=message_id, role="assistant", turn=turn))
+
+    def delete_messages_from(self, conv_id: str, message_id: str) -> int:
+        """Delete `message_id` and everything after it (regenerate / edit). Returns how many were removed."""
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT position FROM messages WHERE conversation_id = ? AND id = ?", (conv_id, message_id)
+            ).fetchone()
+            if row is None:
+                return 0
+            cur = conn.execute(
+                "DELETE FROM messages WHERE conversation_id = ? AND position >= ?", (conv_id, row[0])
+            )
+            self._touch(conn, conv_id)
+            return cur.rowcount
+
+    # -- search -------------------------------------------------------------------------------------------
+
+    def search(self, query: str, limit: int = 50) -> list[SearchHit]:
+        """Case-insensitive substring search over prompts, answers and reasoning.
+
+        ASCII queries use LIKE (with %, _ and \\ escaped so they match literally), which runs in C; other
+        queries use a Python function because LIKE folds only ASCII case. No FTS5: substring semantics are
+        what people expect from a search box over their own chats, and the data is one person's history.
+        """
+        query = query.strip()
+        if not query:
+            return []
+        if query.isascii():
+            param = "%" + _escape_like(query) + "%"
+
+            def cond(col: str) -> str:
+                return f"{col} LIKE :q ESCAPE '\\'"
+        else:
+            param = query
+
+            def cond(col: str) -> str:
+                return f"rv_contains({col}, :q)"
+
+        parts = [
+            f"SELECT m.conversation_id AS cid, c.title AS title, m.id AS mid,"
+            f" '{field}' AS field, {rank} AS rank, m.{col} AS text,"
+            f" c.updated_at AS upd, c.rowid AS crow, m.position AS pos"
+            f" FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+            f" WHERE m.role = '{role}' AND {cond('m.' + col)}"
+            for field, rank, col, role in (
+                ("prompt", 0, "content", "user"),
+                ("answer", 1, "answer", "assistant"),
+                ("reasoning", 2, "reasoning", "assistant"),
+            )
+        ]
+        sql = (
+            "SELECT cid, title, mid, field, text FROM ("
+            + " UNION ALL ".join(parts)
+            + ") ORDER BY upd DESC, crow DESC, pos, rank LIMIT :limit"
+        )
+        with self._read() as conn:
+            rows = conn.execute(sql, {"q": param, "limit": limit}).fetchall()
+        return [
+            SearchHit(cid, title, mid, field, make_snippet(text, query))
+            for cid, title, mid, field, text in rows
+        ]
+
+    # -- settings -----------------------------------------------------------------------------------------
+
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        with self._read() as conn:
+            row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def set_setting(self, key: str, value: Any) -> None:
+        """Store any JSON-serialisable value (secrets scrubbed, see `scrub_secrets`)."""
+        text = json.dumps(scrub_secrets(value), ensure_ascii=False)
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, text),
+            )
+
+    # -- import -------------------------------------------------------------------------------------------
+
+    def import_conversation(self, conv: Conversation) -> Conversation:
+        """Insert a whole conversation (from a JSON export) as is; a clashing id gets a fresh one.
+
+        Message ids only need to be unique within their conversation (the key is (conversation, id)), so
+        importing a copy of a conversation that is still in the database works without rewriting them.
+        """
+        ids = [m.id for m in conv.messages]
+        if len(ids) != len(set(ids)):
+            raise ValueError("the conversation has duplicate message ids")
+        with self._write() as conn:
+            if conn.execute("SELECT 1 FROM conversations WHERE id = ?", (conv.id,)).fetchone():
+                conv = conv.model_copy(update={"id": new_id()})
+            self._insert_conversation(conn, conv)
+            conn.executemany(
+                "INSERT INTO messages"
+                " (conversation_id, id, position, role, content, turn_json, created_at, reasoning, answer)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        conv.id,
+                        m.id,
+                        pos,
+                        m.role,
+                        m.content,
+                        _turn_json(m.turn) if m.turn is not None else None,
+                        _iso(m.created_at),
+                        m.turn.reasoning if m.turn is not None and m.role == "assistant" else "",
+                        (m.turn.answer if m.turn is not None else m.content) if m.role == "assistant" else "",
+                    )
+                    for pos, m in enumerate(conv.messages)
+                ],
+            )
+        stored = self.get_conversation(conv.id)
+        assert stored is not None  # just inserted under our lock
+        return stored

@@ -1,0 +1,337 @@
+"""One assistant turn in the making: deltas + the reasoning splitter + a clock.
+
+This is the single place that decides what "waited", "thought" and "answered"
+mean, so the CLI, the UI and the store all report the same numbers:
+
+* waited   = request sent → first token (reasoning or answer). Prefill and queueing, not thinking.
+* thought  = first reasoning token → end of reasoning (closing marker, or end of stream if it never closed).
+* answered = first answer token → end of stream.
+
+Text that arrives provisionally (no opening marker yet) counts as reasoning from
+its first character once it is reclassified, because that is when the model
+started thinking.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from viewer.client import ChatClient, Delta
+from viewer.errors import ViewerError
+from viewer.models import AssistantTurn, Timings, Usage
+from viewer.reasoning import ReasoningSplitter, SplitEvent
+
+EventCallback = Callable[[list[SplitEvent]], None]
+
+
+@dataclass
+class TurnOptions:
+    """What the splitter should know in advance about this model."""
+
+    markers: list[tuple[str, str]] | None = None
+    assume_open: bool = False
+
+
+@dataclass
+class TurnRecorder:
+    """Feeds deltas to the splitter and notes when each phase started and ended.
+
+    Per delta it does O(len(delta)) work and builds no pydantic objects; the
+    `AssistantTurn` is only assembled by `snapshot()` at save points.
+    """
+
+    model: str | None = None
+    options: TurnOptions = field(default_factory=TurnOptions)
+    request_params: dict = field(default_factory=dict)
+    clock: Callable[[], float] = time.monotonic
+
+    def __post_init__(self) -> None:
+        self.splitter = ReasoningSplitter(
+            self.options.markers, assume_open=self.options.assume_open, clock=self.clock
+        )
+        self.t0 = self.clock()
+        self.timings = Timings()
+        self._raw: list[str] = []
+        self._reasoning_deltas = 0
+        self._answer_deltas = 0
+        self._provisional_deltas = 0
+        self._server_usage: dict | None = None
+        self.finish_reason: str | None = None
+        self.finished = False
+        self.stopped = False
+        self.cut_off = False
+        self.error: ViewerError | None = None
+        self.malformed_chunks = 0
+        self._provisional_start: float | None = None
+
+    # -- streaming -----------------------------------------------------------------
+
+    def mark_first_byte(self, at: float | None = None) -> None:
+        if self.timings.first_byte is None:
+            self.timings.first_byte = (at if at is not None else self.clock()) - self.t0
+
+    def feed(self, delta: Delta) -> list[SplitEvent]:
+        """Split one delta; returns the splitter's events (their `t` is absolute monotonic time)."""
+        if delta.usage:
+            self._server_usage = delta.usage
+        if delta.finish_reason:
+            self.finish_reason = delta.finish_reason
+        if delta.model and not self.model:
+            self.model = delta.model
+        if not delta.content and not delta.reasoning:
+            return []
+        if delta.content:
+            self._raw.append(delta.content)
+        if self.timings.first_byte is None:
+            self.mark_first_byte()
+        events = self.splitter.feed(content=delta.content, reasoning=delta.reasoning)
+        self._note(events)
+        return events
+
+    def _note(self, events: list[SplitEvent]) -> None:
+        """Record phase boundaries and count deltas per side (the ≈ token count when the server sends no usage)."""
+        kinds = 0  # bit 1: reasoning text, bit 2: answer text, bit 4: provisional text
+        timings = self.timings
+        for ev in events:
+            kind = ev.kind
+            if kind == "reasoning":
+                kinds |= 1
+                if timings.reasoning_start is None:
+                    timings.reasoning_start = ev.t - self.t0
+            elif kind == "answer":
+                kinds |= 2
+                if timings.answer_start is None:
+                    timings.answer_start = ev.t - self.t0
+            elif kind == "provisional":
+                kinds |= 4
+                if self._provisional_start is None:
+                    self._provisional_start = ev.t - self.t0
+                if timings.answer_start is None:
+                    timings.answer_start = ev.t - self.t0
+            elif kind == "reclassified":
+                # The provisional text was thinking all along: thinking began with it.
+                if self._provisional_start is not None:
+                    timings.reasoning_start = self._provisional_start
+                timings.answer_start = None
+                self._reasoning_deltas += self._provisional_deltas
+                self._provisional_deltas = 0
+            elif kind == "reasoning_start":
+                if timings.reasoning_start is None and self._provisional_start is None:
+                    timings.reasoning_start = ev.t - self.t0
+            elif kind == "reasoning_end":
+                timings.reasoning_end = ev.t - self.t0
+        if kinds & 1:
+            self._reasoning_deltas += 1
+        elif kinds & 2:
+            self._answer_deltas += 1
+        elif kinds & 4:
+            self._provisional_deltas += 1
+
+    def finish(
+        self,
+        *,
+        error: ViewerError | None = None,
+        stopped: bool = False,
+        cut_off: bool = False,
+    ) -> list[SplitEvent]:
+        """Close the splitter and stamp the end. Safe to call once; later calls are no-ops."""
+        if self.finished:
+            return []
+        self.finished = True
+        self.error = error
+        self.stopped = stopped
+        self.cut_off = cut_off or (error is not None and error.kind == "cut_off")
+        events = self.splitter.close()
+        self._note(events)
+        self._answer_deltas += self._provisional_deltas
+        self._provisional_deltas = 0
+        self.timings.end = self.clock() - self.t0
+        if self.splitter.in_reasoning or self.splitter.unfinished:
+            # Thinking never closed: it lasted until the stream stopped.
+            self.timings.reasoning_end = None
+        return events
+
+    # -- reading -------------------------------------------------------------------
+
+    @property
+    def reasoning(self) -> str:
+        return self.splitter.reasoning
+
+    @property
+    def answer(self) -> str:
+        return self.splitter.answer
+
+    @property
+    def elapsed(self) -> float:
+        return self.clock() - self.t0
+
+    def usage(self) -> Usage:
+        """Server-reported counts when sent (exact); otherwise counts of deltas (approximate)."""
+        approx_r = self._reasoning_deltas
+        approx_a = self._answer_deltas + self._provisional_deltas
+        u = self._server_usage or {}
+        completion = u.get("completion_tokens")
+        details = u.get("completion_tokens_details") or {}
+        reasoning_tokens = details.get("reasoning_tokens") if isinstance(details, dict) else None
+        prompt = u.get("prompt_tokens")
+        total = u.get("total_tokens")
+        if isinstance(completion, int):
+            if isinstance(reasoning_tokens, int):
+                return Usage(
+                    prompt_tokens=prompt,
+                    reasoning_tokens=reasoning_tokens,
+                    answer_tokens=max(0, completion - reasoning_tokens),
+                    total_tokens=total,
+                    approximate=False,
+                )
+            if approx_r == 0:
+                return Usage(
+                    prompt_tokens=prompt,
+                    reasoning_tokens=0,
+                    answer_tokens=completion,
+                    total_tokens=total,
+                    approximate=False,
+                )
+            # The server gave a total but no split: share it out in proportion to the deltas.
+            share = approx_r / max(1, approx_r + approx_a)
+            r = round(completion * share)
+            return Usage(
+                prompt_tokens=prompt,
+                reasoning_tokens=r,
+                answer_tokens=completion - r,
+                total_tokens=total,
+                approximate=True,
+            )
+        return Usage(
+            prompt_tokens=prompt if isinstance(prompt, int) else None,
+            reasoning_tokens=approx_r,
+            answer_tokens=approx_a,
+            total_tokens=None,
+            approximate=True,
+        )
+
+    def status(self) -> str:
+        if not self.finished:
+            return "streaming"
+        if self.stopped:
+            return "stopped"
+        if self.error is not None and not self.cut_off:
+            return "error"
+        if self.cut_off:
+            return "cut_off"
+        return "done"
+
+    def snapshot(self) -> AssistantTurn:
+        """The turn as it stands now (streaming or finished), as a model to save or render."""
+        timings = self.timings.model_copy()
+        if timings.end is None:
+            # Still streaming: durations so far.
+            timings_end = self.clock() - self.t0
+        else:
+            timings_end = timings.end
+        if not self.finished:
+            timings.end = timings_end
+        s = self.splitter
+        return AssistantTurn(
+            reasoning=s.reasoning,
+            answer=s.answer,
+            raw="".join(self._raw),
+            family=s.family,
+            model=self.model,
+            finish_reason=self.finish_reason,
+            status=self.status(),  # type: ignore[arg-type]
+            stopped=self.stopped,
+            unfinished=bool(self.finished and s.unfinished),
+            cut_off=self.cut_off,
+            error=self.error.to_info() if self.error is not None else None,
+            timings=timings,
+            usage=self.usage(),
+            malformed_chunks=self.malformed_chunks,
+            request_params=self.request_params,
+        )
+
+
+def tokens_per_second(turn: AssistantTurn) -> float | None:
+    """Generation speed after the first token: (reasoning + answer tokens) / time spent producing them."""
+    t = turn.timings
+    if t.end is None or t.first_token is None:
+        return None
+    span = t.end - t.first_token
+    tokens = turn.usage.completion_tokens
+    if not tokens or span <= 0:
+        return None
+    return tokens / span
+
+
+def run_turn(
+    client: ChatClient,
+    request: dict,
+    *,
+    options: TurnOptions | None = None,
+    on_events: EventCallback | None = None,
+    on_stream: Callable[[object], None] | None = None,
+    stop: threading.Event | None = None,
+    recorder: TurnRecorder | None = None,
+) -> TurnRecorder:
+    """Stream one chat completion through a recorder until it ends, fails or is stopped.
+
+    Errors never escape: they are recorded on the turn, with the partial text
+    kept, because losing what the model already wrote is worse than any error.
+    `on_stream` receives the open stream so another thread can close it at once
+    (Stop button): closing the connection is what makes vLLM or llama.cpp
+    abort the generation and free the slot.
+    """
+    rec = recorder or TurnRecorder(
+        model=request.get("model"), options=options or TurnOptions(), request_params=safe_params(request)
+    )
+    stream = None
+    error: ViewerError | None = None
+    try:
+        stream = client.stream_chat(request)
+        if on_stream is not None:
+            on_stream(stream)
+        for delta in _deltas(stream, stop):
+            if rec.timings.first_byte is None and stream.first_byte_at is not None:
+                rec.mark_first_byte(stream.first_byte_at)
+            events = rec.feed(delta)
+            if events and on_events is not None:
+                on_events(events)
+    except ViewerError as exc:
+        error = exc
+    except Exception as exc:  # a closed-by-Stop stream may raise anything from httpx internals
+        if stop is None or not stop.is_set():
+            error = ViewerError("broken", f"The stream failed unexpectedly: {exc}")
+    finally:
+        if stream is not None:
+            rec.malformed_chunks = stream.malformed_chunks
+            if rec.finish_reason is None:
+                rec.finish_reason = stream.finish_reason
+            stream.close()
+    stopped = stop is not None and stop.is_set()
+    if stopped:
+        error = None
+    events = rec.finish(error=error, stopped=stopped)
+    if events and on_events is not None:
+        on_events(events)
+    return rec
+
+
+def _deltas(stream: Iterable[Delta], stop: threading.Event | None) -> Iterable[Delta]:
+    if stop is None:
+        yield from stream
+        return
+    for delta in stream:
+        if stop.is_set():
+            return
+        yield delta
+
+
+_SECRET_KEYS = {"api_key", "authorization", "headers"}
+
+
+def safe_params(request: dict) -> dict:
+    """The request as it is worth remembering: without messages (stored separately) or anything secret."""
+    return {k: v for k, v in request.items() if k not in _SECRET_KEYS and k not in {"messages", "stream"}}

@@ -1,0 +1,73 @@
+"""reasoning-viewer's Streamlit page. Run with `reasoning-viewer` (which calls `streamlit run` on this file).
+
+The page is a thin view: replies stream in background threads (viewer.live),
+are saved by the store as they stream, and are split and timed by the core.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from viewer.models import Message
+from viewer.ui import chat, sidebar
+from viewer.ui.context import get_bootstrap, get_registry, get_store
+from viewer.ui.settings import Settings
+
+
+def _current_conversation(store):
+    conv_id = st.query_params.get("c")
+    if not conv_id:
+        return None
+    conv = store.get_conversation(conv_id)
+    if conv is None:
+        st.warning("That conversation no longer exists; starting a new one.")
+        sidebar.open_conversation(None)
+    return conv
+
+
+def main() -> None:
+    st.set_page_config(page_title="reasoning-viewer", page_icon="💭", layout="centered")
+    store, registry, boot = get_store(), get_registry(), get_bootstrap()
+    conv = _current_conversation(store)
+    with st.sidebar:
+        st.title("reasoning-viewer")
+        profile, model = sidebar.endpoint_section(store, boot)
+        sidebar.generation_section(store, profile, model)
+        sidebar.conversations_section(store, conv)
+    settings = Settings(
+        store=store,
+        registry=registry,
+        profile=profile,
+        model=model,
+        read_timeout=float(st.session_state.get("read_timeout", 600)),
+    )
+    if boot.notice and conv is None:
+        st.info(boot.notice)
+
+    live = registry.running(conv.id) if conv is not None else None
+    if conv is not None:
+        chat.render_conversation(conv, live)
+
+    regenerate = st.session_state.pop("regenerate", None)
+    prompt = st.chat_input("Ask anything", submit_mode="stop")
+    if live is not None:
+        chat.watch_live(live)
+        return
+    if regenerate and conv is not None:
+        store.delete_messages_from(conv.id, regenerate["message_id"])
+        conv = store.get_conversation(conv.id)
+        live = chat.start_turn(conv, settings, max_tokens=regenerate.get("max_tokens"))
+        if live is not None:
+            st.rerun()
+        return
+    if prompt:
+        if conv is None:
+            conv = store.create_conversation(endpoint=profile.name, model=model)
+            sidebar.open_conversation(conv.id)
+        store.add_message(conv.id, Message(role="user", content=prompt))
+        conv = store.get_conversation(conv.id)
+        if chat.start_turn(conv, settings) is not None:
+            st.rerun()
+
+
+main()

@@ -1,0 +1,295 @@
+"""The conversation: past messages, the live reply, and the actions on a reply.
+
+Two renderings of an assistant turn live here:
+
+* `render_turn` for a finished (or interrupted) turn: a folded "Thought for N
+  seconds" section whose contents are only rendered once opened, so a long
+  conversation reruns fast;
+* `watch_live` for a turn streaming in a background thread: a "Thinking… 7s"
+  status whose label ticks every second and whose reasoning grows paragraph by
+  paragraph (finished paragraphs are sent once; only the one being written is
+  re-sent), updated at most `UPDATES_PER_S` times a second.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from viewer.ask import thought_label
+from viewer.client import ChatClient
+from viewer.live import LiveTurn
+from viewer.models import AssistantTurn, Conversation, Message
+from viewer.request_builder import SettingsError, build_request
+from viewer.turn import TurnOptions, tokens_per_second
+from viewer.ui.context import prefill_key
+from viewer.ui.settings import Settings
+
+UPDATES_PER_S = 15
+
+
+# -- finished turns ------------------------------------------------------------------
+
+
+def stats_line(turn: AssistantTurn) -> str:
+    """waited · thought · answered · tokens · tok/s · model · finish reason, in one quiet line."""
+    t = turn.timings
+    parts = []
+    if t.waited_s is not None:
+        parts.append(f"waited {t.waited_s:.1f}s")
+    if t.thought_s is not None:
+        parts.append(f"thought {t.thought_s:.1f}s")
+    if t.answered_s is not None:
+        parts.append(f"answered {t.answered_s:.1f}s")
+    u = turn.usage
+    approx = "≈" if u.approximate else ""
+    if u.reasoning_tokens:
+        parts.append(f"{approx}{u.reasoning_tokens} reasoning tokens")
+    if u.answer_tokens is not None:
+        parts.append(f"{approx}{u.answer_tokens} answer tokens")
+    tps = tokens_per_second(turn)
+    if tps:
+        parts.append(f"{tps:.1f} tok/s")
+    if turn.model:
+        parts.append(turn.model)
+    if turn.finish_reason:
+        parts.append(f"finish: {turn.finish_reason}")
+    return " · ".join(parts)
+
+
+def render_reasoning_text(text: str) -> None:
+    for paragraph in split_paragraphs(text):
+        st.markdown(paragraph)
+
+
+def split_paragraphs(text: str) -> list[str]:
+    """Blank-line separated paragraphs, keeping fenced code blocks whole."""
+    out: list[str] = []
+    current: list[str] = []
+    fence_open = False
+    for block in text.split("\n\n"):
+        current.append(block)
+        fence_open ^= block.count("```") % 2 == 1
+        if not fence_open:
+            out.append("\n\n".join(current))
+            current = []
+    if current:
+        out.append("\n\n".join(current))
+    return [p for p in out if p.strip()]
+
+
+def render_turn(msg: Message, *, is_last: bool, live_exists: bool) -> None:
+    turn = msg.turn or AssistantTurn()
+    interrupted = turn.status == "streaming" and not live_exists
+    if turn.reasoning:
+        label = thought_label(turn)
+        if interrupted:
+            label = "Thinking (interrupted)"
+        section = st.expander(label, key=f"think-{msg.id}", on_change="rerun", type="compact")
+        if section.open:
+            with section:
+                render_reasoning_text(turn.reasoning)
+    if turn.answer:
+        st.markdown(turn.answer)
+    if interrupted:
+        st.warning("This reply was interrupted (the app stopped while it streamed). The partial text is kept.")
+    elif turn.error is not None:
+        st.error(turn.error.message)
+    elif turn.stopped:
+        st.caption("Stopped. The partial reply is kept.")
+    elif turn.cut_off:
+        st.warning("The reply was cut off: the stream ended without a finish reason. The partial text is kept.")
+    budget = turn.request_params.get("max_tokens")
+    if turn.reasoning_cut_by_budget:
+        st.warning(
+            f"The token budget (max_tokens={budget or 'server default'}) ran out while the model was still "
+            "thinking, so there is no answer yet."
+        )
+    elif turn.status == "done" and not turn.answer and not turn.reasoning:
+        st.warning("The model returned an empty reply.")
+    line = stats_line(turn)
+    if line:
+        st.caption(line)
+    _turn_actions(msg, turn, is_last=is_last, budget=budget)
+
+
+def _turn_actions(msg: Message, turn: AssistantTurn, *, is_last: bool, budget: int | None) -> None:
+    cols = st.columns([1, 1, 1, 3])
+    with cols[0]:
+        copy = st.toggle("Copy", key=f"copy-{msg.id}", help="Show reasoning and answer with copy buttons")
+    if is_last:
+        with cols[1]:
+            label = "Retry" if (turn.error or turn.cut_off or turn.stopped) else "Regenerate"
+            if st.button(label, key=f"regen-{msg.id}", icon=":material/refresh:"):
+                st.session_state["regenerate"] = {"message_id": msg.id}
+                st.rerun()
+        if turn.reasoning_cut_by_budget:
+            new_budget = (budget or 1024) * 2
+            with cols[2]:
+                if st.button(f"Retry with {new_budget} tokens", key=f"budget-{msg.id}"):
+                    st.session_state["regenerate"] = {"message_id": msg.id, "max_tokens": new_budget}
+                    st.rerun()
+    if copy:
+        if turn.reasoning:
+            st.caption("Reasoning")
+            st.code(turn.reasoning, language=None, wrap_lines=True)
+        st.caption("Answer")
+        st.code(turn.answer, language=None, wrap_lines=True)
+
+
+def render_conversation(conv: Conversation, live: LiveTurn | None) -> None:
+    last_assistant = max((i for i, m in enumerate(conv.messages) if m.role == "assistant"), default=-1)
+    for i, msg in enumerate(conv.messages):
+        if msg.role == "system":
+            continue
+        if live is not None and msg.id == live.message_id:
+            continue  # drawn by watch_live
+        with st.chat_message(msg.role):
+            if msg.role == "user":
+                st.markdown(msg.content)
+            else:
+                render_turn(msg, is_last=i == last_assistant and live is None, live_exists=False)
+
+
+# -- starting a turn ------------------------------------------------------------------
+
+
+def start_turn(conv: Conversation, settings: Settings, *, max_tokens: int | None = None) -> LiveTurn | None:
+    """Send the conversation as it stands; the new assistant message streams in a background thread."""
+    store, registry = settings.store, settings.registry
+    gen = settings.generation()
+    if max_tokens:
+        gen.max_tokens = max_tokens
+    if not gen.model:
+        st.error("Choose a model in the sidebar first.")
+        return None
+    profile = settings.profile
+    try:
+        request = build_request(conv, gen, profile.base_url)
+        client = ChatClient(
+            profile.base_url,
+            api_key=settings.session_api_key(),
+            api_key_env=profile.api_key_env,
+            read_timeout=settings.read_timeout,
+        )
+    except (SettingsError, ValueError) as exc:
+        st.error(str(exc))
+        return None
+    assistant = Message(role="assistant", turn=AssistantTurn(model=gen.model, request_params={}))
+    store.add_message(conv.id, assistant)
+    markers = settings.custom_markers()
+    prefills = bool(store.get_setting(prefill_key(profile, gen.model), False))
+    key = prefill_key(profile, gen.model)
+
+    def remember_prefill() -> None:
+        store.set_setting(key, True)
+
+    live = LiveTurn(
+        conversation_id=conv.id,
+        message_id=assistant.id,
+        client=client,
+        request=request,
+        store=store,
+        options=TurnOptions(markers=markers, assume_open=prefills),
+        on_reclassified=remember_prefill,
+    )
+    try:
+        return registry.start(live)
+    except RuntimeError as exc:
+        st.error(str(exc))
+        return None
+
+
+# -- watching a live turn -----------------------------------------------------------------
+
+
+class _ReasoningView:
+    """The thinking section of a live turn: a status block that gains one element per paragraph."""
+
+    def __init__(self, slot) -> None:
+        self.slot = slot
+        self.status = None
+        self.paragraph = None
+        self.current = ""
+        self.folded = False
+        self.last_label = ""
+
+    def ensure(self, label: str) -> None:
+        if self.status is None:
+            with self.slot.container():
+                self.status = st.status(label, expanded=True, state="running")
+            self.paragraph = self.status.empty()
+            self.last_label = label
+
+    def remove(self) -> None:
+        if self.status is not None:
+            self.slot.empty()
+            self.status = None
+            self.current = ""
+
+    def label(self, text: str) -> None:
+        if self.status is not None and text != self.last_label and not self.folded:
+            self.status.update(label=text)
+            self.last_label = text
+
+    def add(self, text: str) -> None:
+        self.current += text
+        while True:
+            cut = self.current.find("\n\n")
+            if cut < 0 or self.current[:cut].count("```") % 2 == 1:
+                break
+            done, self.current = self.current[:cut], self.current[cut + 2 :].lstrip("\n")
+            if done.strip():
+                self.paragraph.markdown(done)
+                self.paragraph = self.status.empty()
+        self.paragraph.markdown(self.current)
+
+    def fold(self, label: str, *, state: str = "complete") -> None:
+        if self.status is not None and not self.folded:
+            self.status.update(label=label, state=state, expanded=False)
+            self.folded = True
+
+
+def watch_live(live: LiveTurn) -> None:
+    """Draw the streaming turn until it ends, then rerun so it is drawn from the store like any other."""
+    with st.chat_message("assistant"):
+        thinking = _ReasoningView(st.empty())
+        answer_slot = st.empty()
+        wait_slot = st.empty()
+        r_idx = a_idx = gen = 0
+        answer = ""
+        last_tick = -1
+        try:
+            while True:
+                done = live.done.wait(1.0 / UPDATES_PER_S)
+                view, new_gen = live.view(r_idx, a_idx, gen)
+                r_idx += len(view.reasoning_new)
+                if view.answer_reset:
+                    answer, a_idx, gen = "", 0, new_gen
+                a_idx += len(view.answer_new)
+                if view.reasoning_new:
+                    wait_slot.empty()
+                    thinking.ensure(f"Thinking… {int(view.thinking_for or 0)}s")
+                    thinking.add("".join(view.reasoning_new))
+                if view.answer_new:
+                    wait_slot.empty()
+                    answer += "".join(view.answer_new)
+                    answer_slot.markdown(answer)
+                elif view.answer_reset:
+                    answer_slot.empty()
+                tick = int(view.elapsed)
+                if tick != last_tick:
+                    last_tick = tick
+                    if thinking.status is None and not answer:
+                        wait_slot.caption(f"Waiting for the model… {tick}s")
+                    if view.reasoning_open:
+                        thinking.label(f"Thinking… {int(view.thinking_for or 0)}s")
+                if view.reasoning_done and thinking.status is not None:
+                    thinking.fold(thought_label(live.snapshot()))
+                if done or view.done:
+                    break
+        except BaseException as exc:
+            # The chat input's Stop button ends the script run with a StopException: stop the reply too.
+            if type(exc).__name__ == "StopException":
+                live.stop()
+            raise
+    st.rerun()

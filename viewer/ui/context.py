@@ -1,0 +1,105 @@
+"""Process-wide resources of the app and the endpoint it talks to.
+
+Everything here is created once per server process (`st.cache_resource`):
+the SQLite store, the registry of streaming turns, and, when no real server
+can be found, the embedded replay server. Per-browser-tab settings live in
+`st.session_state` and are read through `Settings`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import streamlit as st
+
+from viewer.discovery import find_local_servers
+from viewer.live import LiveRegistry
+from viewer.models import EndpointProfile
+from viewer.replay import ReplayServer
+from viewer.store import Store, default_db_path
+
+PROFILES_KEY = "profiles"
+
+
+@dataclass
+class Bootstrap:
+    """How the app found its first endpoint, and what to tell the user about it."""
+
+    profiles: list[EndpointProfile]
+    notice: str | None
+    demo: ReplayServer | None
+
+
+@st.cache_resource(show_spinner=False)
+def get_store() -> Store:
+    return Store(os.environ.get("REASONING_VIEWER_DB") or default_db_path())
+
+
+@st.cache_resource(show_spinner=False)
+def get_registry() -> LiveRegistry:
+    return LiveRegistry()
+
+
+@st.cache_resource(show_spinner="Looking for a local model server…")
+def get_bootstrap() -> Bootstrap:
+    """Configured URL first; else probe the usual local servers; else start the demo replay server."""
+    model = os.environ.get("REASONING_VIEWER_MODEL") or None
+    key_env = os.environ.get("REASONING_VIEWER_API_KEY_ENV") or "OPENAI_API_KEY"
+    if os.environ.get("REASONING_VIEWER_DEMO"):
+        return _demo_bootstrap("Demo mode: replies come from recorded traces (--demo).")
+    base_url = os.environ.get("REASONING_VIEWER_BASE_URL") or os.environ.get("OPENAI_BASE_URL")
+    if base_url:
+        profile = EndpointProfile(name="Configured", base_url=base_url, api_key_env=key_env, default_model=model)
+        return Bootstrap([profile], None, None)
+    found = find_local_servers()
+    if found:
+        profiles = [
+            EndpointProfile(name=f.name, base_url=f.base_url, default_model=(f.models[0] if f.models else None))
+            for f in found
+        ]
+        names = ", ".join(f"{f.name} ({f.base_url})" for f in found)
+        return Bootstrap(profiles, f"Found local server(s): {names}.", None)
+    return _demo_bootstrap(
+        "No model server found on the usual local ports (Ollama :11434, LM Studio :1234, vLLM :8000, "
+        "llama.cpp :8080, SGLang :30000), so this is a **demo**: replies are recorded traces. "
+        "To use a real model, start your server and run `reasoning-viewer --base-url http://127.0.0.1:PORT/v1`, "
+        "or add an endpoint in the sidebar."
+    )
+
+
+def _demo_bootstrap(notice: str) -> Bootstrap:
+    speed = float(os.environ.get("REASONING_VIEWER_DEMO_SPEED", "1.0"))
+    server = ReplayServer(host="127.0.0.1", port=0, speed=speed).start()
+    profile = EndpointProfile(name="Demo (replay)", base_url=server.base_url, default_model="demo-r1")
+    return Bootstrap([profile], notice, server)
+
+
+def saved_profiles(store: Store) -> list[EndpointProfile]:
+    raw = store.get_setting(PROFILES_KEY, []) or []
+    out = []
+    for item in raw:
+        try:
+            out.append(EndpointProfile.model_validate(item))
+        except ValueError:
+            continue
+    return out
+
+
+def save_profiles(store: Store, profiles: list[EndpointProfile]) -> None:
+    store.set_setting(PROFILES_KEY, [p.model_dump() for p in profiles])
+
+
+def all_profiles(store: Store, boot: Bootstrap) -> list[EndpointProfile]:
+    """Bootstrap endpoints first (they answered just now), then the user's saved ones."""
+    seen = {p.name for p in boot.profiles}
+    return list(boot.profiles) + [p for p in saved_profiles(store) if p.name not in seen]
+
+
+def prefill_key(profile: EndpointProfile, model: str) -> str:
+    return f"prefills:{profile.base_url}:{model}"
+
+
+def history_policy_key(profile: EndpointProfile, model: str) -> str:
+    return f"history_policy:{profile.base_url}:{model}"
+

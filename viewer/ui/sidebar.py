@@ -1,0 +1,205 @@
+"""Sidebar: endpoint and model, generation and thinking controls, conversations, search, export/import."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from viewer.client import ChatClient
+from viewer.errors import ViewerError
+from viewer.export import ViewerImportError, from_json, to_html, to_json, to_markdown
+from viewer.models import Conversation, EndpointProfile
+from viewer.store import Store
+from viewer.ui.context import Bootstrap, all_profiles, history_policy_key, save_profiles, saved_profiles
+from viewer.ui.settings import SESSION_KEYS
+
+HISTORY_LABELS = {
+    "strip": "Strip reasoning (safe default)",
+    "inline": "Keep inline as <think>…</think>",
+    "reasoning_content": "Send as reasoning_content field",
+    "reasoning": "Send as reasoning field (vLLM ≥ 0.11, Ollama)",
+}
+
+
+def open_conversation(conv_id: str | None) -> None:
+    """Switch conversations by URL, so reload and bookmarks reopen the same one."""
+    if conv_id:
+        st.query_params["c"] = conv_id
+    elif "c" in st.query_params:
+        del st.query_params["c"]
+
+
+def endpoint_section(store: Store, boot: Bootstrap) -> tuple[EndpointProfile, str | None]:
+    profiles = all_profiles(store, boot)
+    names = [p.name for p in profiles]
+    choice = st.selectbox("Endpoint", names, key="profile_name")
+    profile = next(p for p in profiles if p.name == choice)
+    st.caption(profile.base_url)
+    model = _model_picker(profile)
+    with st.expander("Manage endpoints"):
+        _profile_editor(store, profile)
+    keys = st.session_state.setdefault(SESSION_KEYS, {})
+    typed = st.text_input(
+        f"API key (this tab only; else ${profile.api_key_env})",
+        type="password",
+        key=f"key-{profile.name}",
+        help="Kept in this browser session's memory only: never saved, exported or logged.",
+    )
+    if typed:
+        keys[profile.name] = typed
+    else:
+        keys.pop(profile.name, None)
+    return profile, model
+
+
+def _model_picker(profile: EndpointProfile) -> str | None:
+    cache = st.session_state.setdefault("models_cache", {})
+    refresh = st.button("Refresh models", key="refresh_models", icon=":material/refresh:")
+    if refresh or profile.base_url not in cache:
+        try:
+            client = ChatClient(
+                profile.base_url,
+                api_key=st.session_state.get(SESSION_KEYS, {}).get(profile.name),
+                api_key_env=profile.api_key_env,
+                connect_timeout=2.0,
+                read_timeout=10.0,
+            )
+            with client:
+                cache[profile.base_url] = (client.list_models(), None)
+        except ViewerError as exc:
+            cache[profile.base_url] = ([], exc.message)
+    models, error = cache[profile.base_url]
+    if error:
+        st.warning(f"Could not list models: {error}")
+    options = list(models)
+    if profile.default_model and profile.default_model not in options:
+        options.insert(0, profile.default_model)
+    other = "Other…"
+    picked = st.selectbox("Model", [*options, other], key=f"model-{profile.base_url}") if options else other
+    if picked == other:
+        typed = st.text_input("Model id", key=f"model-free-{profile.base_url}").strip()
+        return typed or None
+    return picked
+
+
+def _profile_editor(store: Store, current: EndpointProfile) -> None:
+    saved = saved_profiles(store)
+    with st.form("profile_form", clear_on_submit=True):
+        name = st.text_input("Name", placeholder="my vLLM box")
+        base_url = st.text_input("Base URL", placeholder="http://127.0.0.1:8000/v1")
+        key_env = st.text_input("API key environment variable", value="OPENAI_API_KEY")
+        if st.form_submit_button("Save endpoint"):
+            if not name.strip() or not base_url.strip():
+                st.error("An endpoint needs a name and a base URL.")
+            elif not base_url.strip().lower().startswith(("http://", "https://")):
+                st.error("The base URL must start with http:// or https://.")
+            else:
+                new = EndpointProfile(name=name.strip(), base_url=base_url.strip(), api_key_env=key_env.strip())
+                save_profiles(store, [p for p in saved if p.name != new.name] + [new])
+                st.session_state["profile_name"] = new.name
+                st.rerun()
+    if any(p.name == current.name for p in saved) and st.button(f"Delete endpoint '{current.name}'"):
+        save_profiles(store, [p for p in saved if p.name != current.name])
+        st.session_state.pop("profile_name", None)
+        st.rerun()
+
+
+def generation_section(store: Store, profile: EndpointProfile, model: str | None) -> None:
+    with st.expander("Generation"):
+        st.text_area("System prompt", key="system_prompt", height=80)
+        c1, c2 = st.columns([1, 3])
+        c1.checkbox("set", key="use_temperature")
+        c2.slider("Temperature", 0.0, 2.0, 0.6, 0.05, key="temperature")
+        c1, c2 = st.columns([1, 3])
+        c1.checkbox("set", key="use_top_p")
+        c2.slider("top_p", 0.0, 1.0, 0.95, 0.01, key="top_p")
+        c1, c2 = st.columns([1, 3])
+        c1.checkbox("set", key="use_max_tokens")
+        c2.number_input("max_tokens", min_value=1, max_value=1_000_000, value=4096, step=256, key="max_tokens")
+        st.number_input("Read timeout (s)", min_value=5, max_value=7200, value=600, step=30, key="read_timeout")
+    with st.expander("Thinking"):
+        st.selectbox("Reasoning effort", ["default", "low", "medium", "high"], key="reasoning_effort")
+        st.radio(
+            "Thinking",
+            ["default", "on", "off"],
+            horizontal=True,
+            key="thinking",
+            help="Sent as chat_template_kwargs.enable_thinking (vLLM, SGLang, llama.cpp) "
+            "or reasoning_effort: none (Ollama) — only when not 'default'.",
+        )
+        if model:
+            key = history_policy_key(profile, model)
+            if "history_policy" not in st.session_state or st.session_state.get("_history_for") != key:
+                st.session_state["history_policy"] = store.get_setting(key, "strip")
+                st.session_state["_history_for"] = key
+            policy = st.selectbox(
+                "Reasoning in later turns (this model)",
+                list(HISTORY_LABELS),
+                format_func=HISTORY_LABELS.get,
+                key="history_policy",
+            )
+            if store.get_setting(key, "strip") != policy:
+                store.set_setting(key, policy)
+        st.text_input("Custom start marker", key="marker_start", placeholder="<my_think>")
+        st.text_input("Custom end marker", key="marker_end", placeholder="</my_think>")
+        st.text_area("Extra request JSON", key="extra_json", placeholder='{"top_k": 20}', height=68)
+
+
+def conversations_section(store: Store, current: Conversation | None) -> None:
+    if st.button("New chat", icon=":material/add:", use_container_width=True):
+        open_conversation(None)
+        st.rerun()
+    query = st.text_input("Search", key="search", placeholder="prompts, answers, reasoning")
+    if query.strip():
+        hits = store.search(query.strip())
+        if not hits:
+            st.caption("No matches.")
+        for hit in hits[:20]:
+            if st.button(f"{hit.title} · {hit.field}: {hit.snippet[:60]}", key=f"hit-{hit.message_id}-{hit.field}"):
+                open_conversation(hit.conversation_id)
+                st.rerun()
+    st.caption("Conversations")
+    for summary in store.list_conversations():
+        label = summary.title if summary.id != (current.id if current else None) else f"▸ {summary.title}"
+        if st.button(label, key=f"conv-{summary.id}", use_container_width=True):
+            open_conversation(summary.id)
+            st.rerun()
+    if current is not None:
+        with st.expander("This conversation"):
+            title = st.text_input("Title", value=current.title, key=f"title-{current.id}")
+            if st.button("Rename") and title.strip() and title.strip() != current.title:
+                store.rename_conversation(current.id, title.strip())
+                st.rerun()
+            if st.checkbox("Delete this conversation…", key=f"del-{current.id}") and st.button(
+                "Yes, delete it", type="primary"
+            ):
+                store.delete_conversation(current.id)
+                open_conversation(None)
+                st.rerun()
+            _export(current)
+    _import(store)
+
+
+def _export(conv: Conversation) -> None:
+    include = st.checkbox("Include reasoning", value=True, key="export_reasoning")
+    slug = "".join(ch if ch.isalnum() else "-" for ch in conv.title.lower()).strip("-")[:40] or "conversation"
+    st.download_button(
+        "Markdown", lambda: to_markdown(conv, include_reasoning=include), f"{slug}.md", "text/markdown"
+    )
+    st.download_button("HTML", lambda: to_html(conv, include_reasoning=include), f"{slug}.html", "text/html")
+    st.download_button(
+        "JSON", lambda: to_json(conv, include_reasoning=include), f"{slug}.json", "application/json"
+    )
+
+
+def _import(store: Store) -> None:
+    with st.expander("Import"):
+        upload = st.file_uploader("Conversation JSON", type=["json"], key="import_file")
+        if upload is not None and st.button("Import"):
+            try:
+                conv = from_json(upload.getvalue().decode("utf-8", errors="replace"))
+            except ViewerImportError as exc:
+                st.error(str(exc))
+                return
+            imported = store.import_conversation(conv)
+            open_conversation(imported.id)
+            st.rerun()
