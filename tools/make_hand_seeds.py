@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from viewer.seeds import Trace, TraceDelta, timed, tokenize, write_trace  # noqa: E402
+from viewer.seeds import Trace, TraceDelta, timed, tokenize, write_trace
 
 SOURCE = (
     "written by hand for reasoning-viewer (tools/make_hand_seeds.py), tokenised by "
@@ -211,7 +211,9 @@ def _inline(spec: Spec) -> list[tuple[str, str]]:
     text = {
         "think": f"<think>\n{r}\n</think>\n\n{a}",
         "prefilled": f"{r}\n</think>\n\n{a}",
-        "harmony": f"<|channel|>analysis<|message|>{r}<|end|><|start|>assistant<|channel|>final<|message|>{a}",
+        "harmony": (
+            f"<|channel|>analysis<|message|>{r}<|end|><|start|>assistant<|channel|>final<|message|>{a}"
+        ),
         "mistral": f"[THINK]{r}[/THINK]{a}",
         "plain": a,
     }[spec.dialect]
@@ -301,7 +303,7 @@ SPECS: list[Spec] = [
         description="Reasoning in delta.reasoning_content (Qwen3 / DeepSeek API / SGLang / llama-server).",
         reasoning="Let me spell it out: s-t-r-a-w-b-e-r-r-y. Letter by letter: s, t, r (that's 1), "
         "a, w, b, e, r (2), r (3), y. So three.\n\nPeople often say two, because the double r in "
-        "\"berry\" sounds like one, but there are two letters there plus the one after the t.",
+        '"berry" sounds like one, but there are two letters there plus the one after the t.',
         answer="There are **3** r's in *strawberry*: one after the *t*, and two together in *berry*.",
     ),
     Spec(

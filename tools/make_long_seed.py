@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from viewer.seeds import Trace, timed, tokenize, write_trace  # noqa: E402
+from viewer.seeds import Trace, timed, tokenize, write_trace
 
 LIMIT = 800
 MOD = 13
@@ -131,8 +131,8 @@ def build() -> Trace:
         "timing synthesised at ~100 tokens/s",
         finish_reason="stop",
         usage=None,
-        description=f"Long R1-style trace: {len(reasoning):,} characters of reasoning checking n = 1..{LIMIT}, "
-        "then a short answer. For testing per-delta cost on long streams.",
+        description=f"Long R1-style trace: {len(reasoning):,} characters of reasoning checking "
+        f"n = 1..{LIMIT}, then a short answer. For testing per-delta cost on long streams.",
         deltas=timed(pieces, first_dt=0.4, dt=0.01, seed="long-residues"),
         dialect="think",
     )

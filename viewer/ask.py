@@ -34,18 +34,6 @@ def build_request(args: argparse.Namespace) -> dict:
     return request
 
 
-def thought_label(turn: AssistantTurn) -> str:
-    """'Thought for N seconds', the DeepSeek app's wording; honest about cut-off thinking."""
-    seconds = turn.timings.thought_s
-    if seconds is None:
-        return "Thought"
-    n = max(1, round(seconds))
-    unit = "second" if n == 1 else "seconds"
-    if turn.unfinished:
-        return f"Thought for {n} {unit} (cut off)"
-    return f"Thought for {n} {unit}"
-
-
 def result_object(turn: AssistantTurn) -> dict:
     """The one JSON object `ask --json` prints: always complete, even after an error."""
     usage = turn.usage
@@ -95,7 +83,7 @@ class AskPrinter:
     def _label(self, note: str = "") -> None:
         self._undim()
         turn = self.recorder.snapshot()
-        self.out.write(f"\n{note}{self._style(BOLD)}{thought_label(turn)}{self._style(RESET)}\n\n")
+        self.out.write(f"\n{note}{self._style(BOLD)}{turn.thought_label}{self._style(RESET)}\n\n")
         self._labelled = True
 
     def on_events(self, events: list[SplitEvent]) -> None:

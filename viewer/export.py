@@ -33,21 +33,6 @@ class ViewerImportError(ValueError):
 # -- shared wording -------------------------------------------------------------------------------------
 
 
-def thought_label(turn: AssistantTurn) -> str:
-    """The summary of a folded reasoning block: "Thought for 12 seconds", "Thought", "Thinking (cut off)".
-
-    Rounds to whole seconds with a minimum of 1, because "Thought for 0 seconds" reads like nothing happened
-    when the model did produce reasoning.
-    """
-    if turn.unfinished:
-        return "Thinking (cut off)"
-    seconds = turn.timings.thought_s
-    if seconds is None:
-        return "Thought"
-    n = max(1, round(seconds))
-    return f"Thought for {n} second{'' if n == 1 else 's'}"
-
-
 def _answer_of(message: Message) -> str:
     return message.turn.answer if message.turn is not None else message.content
 
@@ -109,7 +94,7 @@ def to_markdown(conv: Conversation, *, include_reasoning: bool = True) -> str:
             turn = message.turn
             if turn is not None and include_reasoning and turn.reasoning.strip():
                 out += [
-                    f"<details><summary>{thought_label(turn)}</summary>",
+                    f"<details><summary>{turn.thought_label}</summary>",
                     "",
                     _escape_text(turn.reasoning.strip("\n")),
                     "",
@@ -225,7 +210,7 @@ def to_html(conv: Conversation, *, include_reasoning: bool = True) -> str:
             turn = message.turn
             if turn is not None and include_reasoning and turn.reasoning.strip():
                 body.append(
-                    f'<details class="reasoning"><summary>{esc(thought_label(turn))}</summary>'
+                    f'<details class="reasoning"><summary>{esc(turn.thought_label)}</summary>'
                     f'<div class="body">{md.render(turn.reasoning)}</div></details>'
                 )
             answer = _answer_of(message)
@@ -314,6 +299,10 @@ def from_json(text: str | bytes) -> Conversation:
     if not isinstance(body, dict):
         raise ViewerImportError('Not a reasoning-viewer export: "conversation" is missing or not an object')
     try:
-        return Conversation.model_validate(body)
+        conv = Conversation.model_validate(body)
     except ValidationError as exc:
         raise ViewerImportError(_one_line(f"Invalid conversation: {_first_error(exc)}")) from exc
+    ids = [m.id for m in conv.messages]
+    if len(ids) != len(set(ids)):
+        raise ViewerImportError("Invalid conversation: two messages have the same id")
+    return conv

@@ -140,9 +140,19 @@ class AssistantTurn(_Model):
         )
 
     @property
-    def thought_seconds(self) -> int | None:
-        t = self.timings.thought_s
-        return None if t is None else max(1, round(t)) if t >= 0.5 else max(0, round(t))
+    def thought_label(self) -> str:
+        """'Thought for N seconds', the DeepSeek app's wording, honest about thinking that was cut off.
+
+        Rounds to whole seconds with a minimum of 1: "Thought for 0 seconds"
+        reads as if nothing happened when the model did reason.
+        """
+        seconds = self.timings.thought_s
+        if seconds is None:
+            label = "Thought"
+        else:
+            n = max(1, round(seconds))
+            label = f"Thought for {n} second{'' if n == 1 else 's'}"
+        return f"{label} (cut off)" if self.unfinished else label
 
 
 class Message(_Model):

@@ -239,7 +239,12 @@ class ReasoningSplitter:
 
     @property
     def reasoning(self) -> str:
-        """Reasoning so far, markers removed, edge whitespace not shown (rule 8)."""
+        """Reasoning so far, markers removed, edge whitespace not shown (rule 8).
+
+        Free when nothing changed; otherwise the new parts are appended to the cached string, which CPython
+        extends in place unless the caller still holds the previous value (then it is one copy per read,
+        which is why views should read at UI rate and use the events for per-delta work).
+        """
         if self._r_parts:
             text = self._r_cache
             self._r_cache = ""  # drop our reference so the concatenation below can extend in place

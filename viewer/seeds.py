@@ -179,7 +179,9 @@ def parse_trace(path: Path) -> Trace:
             raise _fail(path, lineno, "dt must be a number ≥ 0")
         texts = {k: obj[k] for k in _DELTA_TEXT_KEYS if k in obj}
         if not texts or not all(isinstance(v, str) for v in texts.values()):
-            raise _fail(path, lineno, "a delta needs at least one string of content/reasoning_content/reasoning")
+            raise _fail(
+                path, lineno, "a delta needs at least one string of content/reasoning_content/reasoning"
+            )
         deltas.append(TraceDelta(dt=float(dt), **texts))
     if not deltas:
         raise _fail(path, 1, "a trace needs at least one delta")
@@ -196,7 +198,7 @@ def parse_trace(path: Path) -> Trace:
     )
 
 
-def load_traces(dir: Path | str | None = None) -> list[Trace]:  # noqa: A002 - name fixed by the API
+def load_traces(dir: Path | str | None = None) -> list[Trace]:
     """All traces of a seed folder, in file-name order (stable, so picks are deterministic)."""
     folder = Path(dir) if dir is not None else seeds_dir()
     traces = [parse_trace(p) for p in sorted(folder.glob("*.jsonl"))]
@@ -215,9 +217,7 @@ _TOKEN_RES: dict[int, re.Pattern[str]] = {}
 
 def _token_re(digit_group: int) -> re.Pattern[str]:
     if digit_group not in _TOKEN_RES:
-        _TOKEN_RES[digit_group] = re.compile(
-            rf" ?[^\W\d_]+| ?\d{{1,{digit_group}}}| ?[^\w\s]|\n+| +|_|\s"
-        )
+        _TOKEN_RES[digit_group] = re.compile(rf" ?[^\W\d_]+| ?\d{{1,{digit_group}}}| ?[^\w\s]|\n+| +|_|\s")
     return _TOKEN_RES[digit_group]
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from viewer.ask import thought_label
 from viewer.client import ChatClient
 from viewer.live import LiveTurn
 from viewer.models import AssistantTurn, Conversation, Message
@@ -81,7 +80,7 @@ def render_turn(msg: Message, *, is_last: bool, live_exists: bool) -> None:
     turn = msg.turn or AssistantTurn()
     interrupted = turn.status == "streaming" and not live_exists
     if turn.reasoning:
-        label = thought_label(turn)
+        label = turn.thought_label
         if interrupted:
             label = "Thinking (interrupted)"
         section = st.expander(label, key=f"think-{msg.id}", on_change="rerun", type="compact")
@@ -284,7 +283,7 @@ def watch_live(live: LiveTurn) -> None:
                     if view.reasoning_open:
                         thinking.label(f"Thinking… {int(view.thinking_for or 0)}s")
                 if view.reasoning_done and thinking.status is not None:
-                    thinking.fold(thought_label(live.snapshot()))
+                    thinking.fold(live.snapshot().thought_label)
                 if done or view.done:
                     break
         except BaseException as exc:

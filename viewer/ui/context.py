@@ -17,7 +17,7 @@ from viewer.discovery import find_local_servers
 from viewer.live import LiveRegistry
 from viewer.models import EndpointProfile
 from viewer.replay import ReplayServer
-from viewer.store import Store, default_db_path
+from viewer.store import Store
 
 PROFILES_KEY = "profiles"
 
@@ -33,7 +33,7 @@ class Bootstrap:
 
 @st.cache_resource(show_spinner=False)
 def get_store() -> Store:
-    return Store(os.environ.get("REASONING_VIEWER_DB") or default_db_path())
+    return Store()
 
 
 @st.cache_resource(show_spinner=False)

@@ -1,0 +1,212 @@
+"""Engine benchmark: the whole streaming pipeline against a bare drain, measured in the same run.
+
+    python -m tests.benchmarks.bench_engine [--chunks 200000]
+
+Prints ratios, not absolute targets, because these machines are noisy:
+* `ask` process (HTTP + SSE + JSON + split + JSON result) vs a bare `httpx.iter_lines()` + `json.loads`
+  drain process, both over loopback from the same pre-rendered stream (target ≤ 1.5×);
+* the same pipeline in-process vs the bare drain in-process, and vs the `openai` SDK's stream iterator if
+  that package is installed (target: ≥ 5× faster than the SDK);
+* splitter alone on 1-character chunks at two sizes (target: 2× the length ≤ 2.2× the time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from viewer.reasoning import ReasoningSplitter
+
+WORDS = "so the next step is to check whether this holds in general and wait maybe not".split()
+
+
+def render_stream(chunks: int) -> bytes:
+    """An R1-style stream: `<think>` split over deltas, reasoning, `</think>`, answer, finish, [DONE]."""
+    parts = []
+    head = '{"id":"b","object":"chat.completion.chunk","created":1,"model":"bench","choices":[{"index":0,"delta":'
+    tail = ',"logprobs":null,"finish_reason":null}]}'
+    pieces = ["<", "think", ">"]
+    reasoning_chunks = int(chunks * 0.8)
+    for i in range(reasoning_chunks):
+        pieces.append(WORDS[i % len(WORDS)] + (" " if i % 40 else "\n\n"))
+    pieces += ["</", "think", ">", "\n\n"]
+    while len(pieces) < chunks:
+        pieces.append(WORDS[len(pieces) % len(WORDS)] + " ")
+    for piece in pieces:
+        parts.append(f"data: {head}{json.dumps({'content': piece})}{tail}\n\n")
+    parts.append(f'data: {head}{{}},"logprobs":null,"finish_reason":"stop"}}]}}\n\n')
+    parts.append("data: [DONE]\n\n")
+    return "".join(parts).encode()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    body: bytes = b""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        body = b'{"object":"list","data":[{"id":"bench","object":"model"}]}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        body = self.server.body  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        view = memoryview(body)
+        for i in range(0, len(body), 65536):
+            self.wfile.write(view[i : i + 65536])
+
+
+BARE_DRAIN = """
+import httpx, json, sys
+url = sys.argv[1]
+body = {"model": "bench", "messages": [{"role": "user", "content": "x"}], "stream": True}
+n = 0
+with httpx.Client(timeout=60) as c, c.stream("POST", url + "/chat/completions", json=body) as r:
+    for line in r.iter_lines():
+        if line.startswith("data: ") and line != "data: [DONE]":
+            obj = json.loads(line[6:])
+            n += 1
+print(n)
+"""
+
+
+def bare_drain_inprocess(url: str) -> int:
+    import httpx
+
+    body = {"model": "bench", "messages": [{"role": "user", "content": "x"}], "stream": True}
+    n = 0
+    with httpx.Client(timeout=60) as c, c.stream("POST", url + "/chat/completions", json=body) as r:
+        for line in r.iter_lines():
+            if line.startswith("data: ") and line != "data: [DONE]":
+                json.loads(line[6:])
+                n += 1
+    return n
+
+
+def pipeline_inprocess(url: str) -> int:
+    from viewer.client import ChatClient
+    from viewer.turn import run_turn
+
+    with ChatClient(url, api_key_env=None) as client:
+        rec = run_turn(client, {"model": "bench", "messages": [{"role": "user", "content": "x"}]})
+    turn = rec.snapshot()
+    assert turn.reasoning and turn.answer and turn.error is None, turn.error
+    return len(turn.answer)
+
+
+def openai_inprocess(url: str) -> int | None:
+    try:
+        import openai
+    except ImportError:
+        return None
+    client = openai.OpenAI(base_url=url, api_key="none")
+    n = 0
+    for chunk in client.chat.completions.create(
+        model="bench", messages=[{"role": "user", "content": "x"}], stream=True
+    ):
+        if chunk.choices and chunk.choices[0].delta.content is not None:
+            n += 1
+    return n
+
+
+def _has_openai() -> bool:
+    try:
+        import openai  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def best_of(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def splitter_time(chars: int, repeats: int) -> float:
+    text = "<think>" + "".join(WORDS[i % len(WORDS)][0] for i in range(chars)) + "</think>answer"
+
+    def run() -> None:
+        s = ReasoningSplitter()
+        feed = s.feed
+        for ch in text:
+            feed(content=ch)
+            s.reasoning  # a UI reads the text as it grows  # noqa: B018
+        s.close()
+
+    return best_of(run, repeats)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--chunks", type=int, default=200_000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--split-chars", type=int, default=100_000)
+    args = ap.parse_args(argv)
+
+    server = _Server(("127.0.0.1", 0), _Handler)
+    server.body = render_stream(args.chunks)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    print(f"stream: {args.chunks} chunks, {len(server.body) / 1e6:.1f} MB over loopback; best of {args.repeats}")
+
+    def proc(*cmd: str) -> None:
+        subprocess.run([sys.executable, *cmd], check=True, capture_output=True)
+
+    bare_proc = best_of(lambda: proc("-c", BARE_DRAIN, url), args.repeats)
+    ask_proc = best_of(
+        lambda: proc("-m", "viewer.cli", "ask", "x", "--base-url", url, "--model", "bench", "--json"), args.repeats
+    )
+    bare_in = best_of(lambda: bare_drain_inprocess(url), args.repeats)
+    pipe_in = best_of(lambda: pipeline_inprocess(url), args.repeats)
+    rate = args.chunks / bare_in
+    print(f"bare drain (iter_lines + json.loads), process:  {bare_proc:6.2f} s")
+    print(f"`reasoning-viewer ask --json`, process:        {ask_proc:6.2f} s  = {ask_proc / bare_proc:.2f}x bare "
+          "(target <= 1.5x)")
+    print(f"bare drain, in-process:                        {bare_in:6.2f} s  ({rate:,.0f} chunks/s)")
+    print(f"pipeline (client + SSE + split + turn), in-process: {pipe_in:6.2f} s  = {pipe_in / bare_in:.2f}x bare "
+          f"({args.chunks / pipe_in:,.0f} chunks/s)")
+    sdk = None
+    try:
+        sdk = best_of(lambda: openai_inprocess(url), 1) if _has_openai() else None
+    except Exception as exc:  # the SDK is optional; report, don't fail
+        print(f"openai SDK: failed ({exc})")
+    if sdk:
+        print(f"openai SDK stream iterator, in-process:        {sdk:6.2f} s  ({args.chunks / sdk:,.0f} chunks/s); "
+              f"pipeline is {sdk / pipe_in:.1f}x faster (target >= 5x)")
+    else:
+        print("openai SDK: not installed, skipped that comparison")
+
+    small = splitter_time(args.split_chars, args.repeats)
+    large = splitter_time(2 * args.split_chars, args.repeats)
+    print(f"splitter, 1-char chunks: {args.split_chars:,} chars {small:.2f} s ({args.split_chars / small:,.0f}/s); "
+          f"{2 * args.split_chars:,} chars {large:.2f} s; 2x length = {large / small:.2f}x time (target <= 2.2x)")
+    server.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""The timed turn: phases, durations, token counts, and run_turn over a real loopback server."""
+
+from __future__ import annotations
+
+import threading
+
+from viewer.client import ChatClient, Delta
+from viewer.turn import TurnOptions, TurnRecorder, run_turn, safe_params, tokens_per_second
+
+
+class FakeClock:
+    """A clock the test moves by hand, so durations are exact."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _recorder(clock: FakeClock, **options) -> TurnRecorder:
+    return TurnRecorder(model="m", options=TurnOptions(**options), clock=clock)
+
+
+def test_waited_thought_answered_are_separate_phases():
+    clock = FakeClock()
+    rec = _recorder(clock)
+    clock.now += 2.0  # silent prefill
+    rec.feed(Delta(content="<think>"))
+    rec.feed(Delta(content="Let me think."))
+    clock.now += 5.0
+    rec.feed(Delta(content="</think>\n\n"))
+    clock.now += 1.0
+    rec.feed(Delta(content="The answer."))
+    clock.now += 3.0
+    rec.feed(Delta(finish_reason="stop"))
+    rec.finish()
+    turn = rec.snapshot()
+    assert turn.reasoning == "Let me think."
+    assert turn.answer == "The answer."
+    t = turn.timings.summary()
+    assert t == {"waited_s": 2.0, "thought_s": 5.0, "answered_s": 3.0, "total_s": 11.0}
+    assert turn.finish_reason == "stop"
+    assert turn.status == "done"
+
+
+def test_provisional_text_counts_as_thinking_from_its_first_character():
+    clock = FakeClock()
+    rec = _recorder(clock)
+    clock.now += 1.0
+    events = rec.feed(Delta(content="Hmm, pondering"))
+    assert [e.kind for e in events] == ["provisional"]
+    assert rec.timings.answer_start == 1.0
+    clock.now += 4.0
+    rec.feed(Delta(content=" still.</think>Answer"))
+    clock.now += 1.0
+    rec.finish()
+    turn = rec.snapshot()
+    assert turn.reasoning == "Hmm, pondering still."
+    assert turn.answer == "Answer"
+    assert turn.timings.reasoning_start == 1.0
+    assert turn.timings.thought_s == 4.0
+    assert turn.timings.answer_start == 5.0
+    assert turn.usage.reasoning_tokens == 2 and turn.usage.answer_tokens == 1
+
+
+def test_reasoning_that_never_closes_is_unfinished_and_timed_to_the_end():
+    clock = FakeClock()
+    rec = _recorder(clock)
+    rec.feed(Delta(content="<think>long thought"))
+    clock.now += 7.0
+    rec.feed(Delta(content=" more", finish_reason="length"))
+    rec.finish()
+    turn = rec.snapshot()
+    assert turn.unfinished
+    assert turn.answer == ""
+    assert turn.timings.thought_s == 7.0
+    assert turn.reasoning_cut_by_budget
+
+
+def test_server_usage_wins_over_delta_counts():
+    clock = FakeClock()
+    rec = _recorder(clock)
+    rec.feed(Delta(reasoning="a"))
+    rec.feed(Delta(content="b"))
+    rec.feed(
+        Delta(usage={"prompt_tokens": 9, "completion_tokens": 50, "total_tokens": 59,
+                     "completion_tokens_details": {"reasoning_tokens": 30}})
+    )
+    rec.finish()
+    u = rec.snapshot().usage
+    assert (u.prompt_tokens, u.reasoning_tokens, u.answer_tokens, u.approximate) == (9, 30, 20, False)
+
+
+def test_without_server_usage_counts_are_approximate_delta_counts():
+    clock = FakeClock()
+    rec = _recorder(clock)
+    for piece in ["<think>", "a", "b", "</think>", "c"]:
+        rec.feed(Delta(content=piece))
+    rec.finish()
+    u = rec.snapshot().usage
+    assert u.approximate
+    assert u.reasoning_tokens == 2 and u.answer_tokens == 1
+
+
+def test_tokens_per_second_uses_time_after_first_token():
+    clock = FakeClock()
+    rec = _recorder(clock)
+    clock.now += 10.0
+    rec.feed(Delta(reasoning="x"))
+    clock.now += 2.0
+    rec.feed(Delta(content="y"))
+    rec.finish()
+    assert tokens_per_second(rec.snapshot()) == 1.0
+
+
+def test_safe_params_drop_messages_and_secrets():
+    params = safe_params({"model": "m", "messages": [1], "api_key": "sk-x", "headers": {"a": 1}, "max_tokens": 5})
+    assert params == {"model": "m", "max_tokens": 5}
+
+
+def test_run_turn_streams_a_real_reply(replay_server):
+    with ChatClient(replay_server.base_url, api_key_env=None) as client:
+        seen = []
+        rec = run_turn(
+            client,
+            {"model": "demo-r1", "messages": [{"role": "user", "content": "Is 221 prime?"}]},
+            on_events=seen.extend,
+        )
+    turn = rec.snapshot()
+    assert turn.status == "done"
+    assert turn.reasoning and turn.answer
+    assert "<think>" not in turn.answer and "</think>" not in turn.reasoning
+    assert turn.timings.first_byte is not None
+    assert {e.kind for e in seen} >= {"reasoning", "answer", "reasoning_end"}
+
+
+def test_run_turn_keeps_partial_text_when_the_connection_breaks(replay_server):
+    with ChatClient(replay_server.base_url, api_key_env=None) as client:
+        rec = run_turn(client, {"model": "demo-r1+disconnect=20", "messages": [{"role": "user", "content": "hi"}]})
+    turn = rec.snapshot()
+    assert turn.error is not None and turn.status == "error"
+    assert turn.reasoning or turn.answer
+
+
+def test_run_turn_stop_closes_the_connection(replay_server):
+    stop = threading.Event()
+    with ChatClient(replay_server.base_url, api_key_env=None) as client:
+
+        def on_events(events):
+            stop.set()
+
+        rec = run_turn(
+            client,
+            {"model": "demo-long", "messages": [{"role": "user", "content": "long"}]},
+            on_events=on_events,
+            stop=stop,
+        )
+    turn = rec.snapshot()
+    assert turn.stopped and turn.status == "stopped" and turn.error is None
+    assert len(turn.reasoning) < 60_000
