@@ -60,18 +60,19 @@ def _check(rng: random.Random, n: int) -> str:
 
 
 _ASIDES = [
-    "Hmm, let me make sure I'm not drifting. The condition is n² ≡ −1, which is 12, modulo {m}.",
+    "Hmm, let me make sure I'm not drifting now that I'm at {n}. The condition is n² ≡ −1, which is "
+    "12, modulo {m}.",
     "Wait, I should double-check the last hit: {h}² + 1 = {v}, and {v} / {m} = {q}. Yes, that holds.",
     "So far the hits are {hits}. The gaps keep alternating between 3 and 10.",
-    "Alternatively, I could just trust the residue pattern, but the user asked me to check them all, "
-    "so I'll keep going one by one.",
+    "Alternatively, I could just trust the residue pattern from here, past {n}, but the user asked me "
+    "to check them all, so I'll keep going one by one.",
     "Let me reconsider whether I skipped anything. The last number I checked was {n}, and before "
     "that I went through each value in order. Fine.",
-    "Hmm, but is the pattern guaranteed? Squares only depend on n modulo {m}, so if 5 and 8 are the "
-    "only residues that work, the hits must repeat every {m}.",
-    "Okay, so the count of hits so far is {k}. That's about two per block of {m}, as expected.",
-    "Wait, 5 + 8 = 13. That makes sense: if n works, then {m} − n works too, because "
-    "({m} − n)² ≡ n² (mod {m}).",
+    "Hmm, but is the pattern guaranteed beyond {n}? Squares only depend on n modulo {m}, so if 5 and "
+    "8 are the only residues that work, the hits must repeat every {m}.",
+    "Okay, so the count of hits up to {n} is {k}. That's about two per block of {m}, as expected.",
+    "Wait, {h} ≡ {r} and {m} − {r} = {s}. That makes sense: if n works, then {m} − n works too, "
+    "because ({m} − n)² ≡ n² (mod {m}).",
 ]
 
 
@@ -102,6 +103,8 @@ def reasoning_text(seed: int = 2025) -> tuple[str, list[int]]:
                     hits=", ".join(map(str, hits[-6:])),
                     n=n,
                     k=len(hits),
+                    r=h % MOD,
+                    s=MOD - h % MOD,
                 )
                 paragraphs.append(aside)
         n += 1

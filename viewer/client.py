@@ -87,6 +87,11 @@ def normalize_base_url(url: str) -> str:
         raise ViewerError(
             "invalid_url", "No base URL was given. Use something like http://localhost:8000/v1."
         )
+    if any(c.isspace() for c in raw):
+        raise ViewerError(
+            "invalid_url",
+            f"{url!r} is not a valid base URL: it contains spaces. Use something like http://localhost:8000/v1.",
+        )
     if "://" not in raw:
         raw = "http://" + raw
     try:

@@ -284,9 +284,26 @@ def _retry_after(headers: Mapping[str, str]) -> str | None:
     return when.strftime("%H:%M:%S %Z").strip()
 
 
-def _mentions_model(message: str | None, code: str | None) -> bool:
-    text = f"{message or ''} {code or ''}".lower()
-    return "model" in text
+_MODEL_WORD = re.compile(r"\bmodels?\b", re.IGNORECASE)
+_PATH_WORDS = re.compile(r"\b(url|path|route|endpoint|page)\b", re.IGNORECASE)
+
+
+def _is_model_404(message: str | None, code: str | None, model: str | None) -> bool:
+    """Does a 404 say "no such model" (rather than "no such URL")?
+
+    Only a request that named a model can fail that way. Servers say it in the
+    code (OpenAI `model_not_found`), by naming the model, or in words (vLLM "The
+    model `x` does not exist", Ollama 'model "x" not found'). A message about a
+    URL or route is a wrong path even if the path itself contains "models".
+    """
+    if not model:
+        return False
+    if code and "model" in code.lower():
+        return True
+    msg = message or ""
+    if _PATH_WORDS.search(msg):
+        return False
+    return model in msg or bool(_MODEL_WORD.search(msg))
 
 
 def _models_list(models: list[str]) -> str:
@@ -367,7 +384,7 @@ def error_from_response(
         return make("auth", msg + (f" Server said{said}" if said else ""))
 
     if status == 404:
-        if parsed and _mentions_model(server_msg, code):
+        if parsed and _is_model_404(server_msg, code, model):
             name = f" {model!r}" if model else ""
             if available_models:
                 tail = f" Available models: {_models_list(available_models)}."

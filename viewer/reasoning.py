@@ -196,13 +196,13 @@ class ReasoningSplitter:
         self._m_prov = _matcher(prov)
         self._m_any_close = _matcher(any_close)
         self._m_harmony = _matcher({m: ("h", m) for m in HARMONY_TOKENS})
-        self._m_reason: dict[int, _Matcher | None] = {}
-        self._m_wrap: dict[int, _Matcher | None] = {}
+        self._m_reason: dict[Family, _Matcher | None] = {}
+        self._m_wrap: dict[Family, _Matcher | None] = {}
         for f in families:
             acts: dict[str, Action] = {m: ("terminate", f) for m in f.terminators}
             acts.update({m: ("close", f) for m in f.closers})
-            self._m_reason[id(f)] = _matcher(acts)
-            self._m_wrap[id(f)] = _matcher({w[0]: ("wrap_open", w) for w in f.wrappers})
+            self._m_reason[f] = _matcher(acts)
+            self._m_wrap[f] = _matcher({w[0]: ("wrap_open", w) for w in f.wrappers})
 
         self.family: str | None = None
         self.in_reasoning = False
@@ -383,7 +383,7 @@ class ReasoningSplitter:
             self.family = arg.name
             self._lead_ws = ""
             self._start_reasoning()
-            self._enter(_REASON, self._m_reason[id(arg)], self._emit_reasoning)
+            self._enter(_REASON, self._m_reason[arg], self._emit_reasoning)
         elif op == "close" or op == "reclassify":
             if op == "reclassify":
                 self._lead_ws = ""
@@ -391,7 +391,7 @@ class ReasoningSplitter:
             if self.family is None or op == "reclassify":
                 self.family = arg.name
             self._end_reasoning()
-            self._enter(_ANSWER_START, self._m_wrap[id(arg)], self._emit_answer, "drop", anchored=True)
+            self._enter(_ANSWER_START, self._m_wrap[arg], self._emit_answer, "drop", anchored=True)
         elif op == "terminate":  # rule 14: e.g. <tool_call> ends <think>; the call is answer-side text
             self.family = self.family or arg.name
             self._end_reasoning()

@@ -34,6 +34,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -403,6 +404,10 @@ class _ClientGone(Exception):
     """The client closed the connection; stop this response quietly."""
 
 
+class _Stopping(Exception):
+    """The server is shutting down; cut this response."""
+
+
 _CONNECTION_ERRORS = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 
 
@@ -425,6 +430,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     timeout = 60
     server: _HTTPServer
+    record: RequestRecord
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -486,7 +492,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _wait(self, seconds: float) -> None:
         """Sleep, but wake at once when the server stops (a stopped server must not keep streaming)."""
         if seconds > 0 and self.server.replay._stopping.wait(seconds):
-            raise _ClientGone
+            raise _Stopping
 
     # --- entry points -------------------------------------------------------------------------
 
@@ -552,6 +558,8 @@ class _Handler(BaseHTTPRequestHandler):
         except _ClientGone:
             self.record.aborted = True
             self.close_connection = True
+        except _Stopping:
+            self._abrupt_close()
         finally:
             replay._finish(self.record)
 
@@ -727,7 +735,7 @@ class _Handler(BaseHTTPRequestHandler):
                 due += deltas[i].dt / replay.speed
                 self._wait(t0 + due - time.monotonic())
             elif replay._stopping.is_set():
-                raise _ClientGone
+                raise _Stopping
             send_event(chunk(deltas[i].as_delta()))
             self.record.deltas_sent = i + 1
         if not fault.nodone:
@@ -804,6 +812,7 @@ class ReplayServer:
         self.requests: list[RequestRecord] = []
         self._cond = threading.Condition()
         self._stopping = threading.Event()
+        self._serving = threading.Event()
         self._thread: threading.Thread | None = None
         self._renders: dict[str, list[Rendered]] = {}
         for trace in load_traces(seeds_dir):
@@ -825,20 +834,28 @@ class ReplayServer:
 
     # --- lifecycle ----------------------------------------------------------------------------
 
+    def serve(self) -> None:
+        """Serve in the calling thread until ``stop()`` is called from another thread."""
+        self._serving.set()
+        try:
+            self._httpd.serve_forever()
+        finally:
+            self._serving.clear()
+
     def start(self) -> ReplayServer:
         """Serve in a daemon thread; returns self so ``srv = ReplayServer(...).start()`` reads well."""
         if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._httpd.serve_forever, name="replay-server", daemon=True
-            )
+            self._thread = threading.Thread(target=self.serve, name="replay-server", daemon=True)
             self._thread.start()
+            self._serving.wait(5)
         return self
 
     def stop(self) -> None:
-        """Stop accepting, end running streams at their next pause, release the port."""
+        """Stop accepting, cut running streams at their next pause, release the port. Idempotent."""
         self._stopping.set()
-        if self._thread is not None:
+        if self._serving.is_set():
             self._httpd.shutdown()
+        if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
         self._httpd.server_close()
@@ -908,20 +925,26 @@ def serve_forever(
     api_key: str | None = None,
     verbose: bool = False,
     seeds_dir: Path | str | None = None,
+    ready: Callable[[ReplayServer], None] | None = None,
 ) -> None:
-    """Run the replay server in the foreground until Ctrl-C (``reasoning-viewer serve-demo``)."""
+    """Run the replay server in the foreground until Ctrl-C (``reasoning-viewer serve-demo``).
+
+    ``ready`` is called with the server once it listens (its ``base_url`` knows the real port when
+    ``port`` is 0); calling ``stop()`` on it from another thread ends this function.
+    """
     server = ReplayServer(
         host, port, speed, seeds_dir=seeds_dir, fault=fault, api_key=api_key, verbose=verbose
     )
     print(
-        f"Replay server on {server.base_url} — models: {', '.join(server.model_ids)}",
+        f"Replay server on {server.base_url} (speed {speed:g}) — models: {', '.join(server.model_ids)}",
         file=sys.stderr,
         flush=True,
     )
+    if ready is not None:
+        ready(server)
     try:
-        server._httpd.serve_forever()
+        server.serve()
     except KeyboardInterrupt:
         pass
     finally:
-        server._stopping.set()
-        server._httpd.server_close()
+        server.stop()
