@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -461,20 +462,27 @@ def test_read_timeout_before_headers(replay_server: ReplayServer) -> None:
     assert "0.5 s" in err.message and "raise the read timeout" in err.message
 
 
-def test_read_timeout_mid_stream_keeps_partial() -> None:
-    # This trace, served without its reasoning, pauses 2.55 s after its 4th delta (the thinking time);
-    # the deltas before it come within 0.42 s.
+def test_read_timeout_after_headers_and_first_bytes() -> None:
+    """Silence inside the body (headers and the role chunk came at once, the first token does not)."""
     with (
-        ReplayServer(speed=1.0).start() as srv,
-        ChatClient(srv.base_url, api_key_env=None, read_timeout=1.2) as c,
+        ReplayServer(speed=0.01).start() as srv,  # the first delta is due after 15 s
+        ChatClient(srv.base_url, api_key_env=None, read_timeout=0.4) as c,
     ):
-        stream = c.stream_chat(
-            {"model": "demo-v3", "messages": [{"role": "user", "content": "What is 17 × 23?"}]}
-        )
+        stream = c.stream_chat(chat("demo-r1"))
         deltas, err = collect(stream)
+    assert deltas == []
+    assert stream.first_byte_at is not None and stream.events_seen == 1
     assert err is not None and err.kind == "read_timeout"
-    assert "1.2 s" in err.message and "partial text was kept" in err.message
-    assert len(deltas) == 4
+    assert "0.4 s" in err.message and "raise the read timeout" in err.message
+
+
+def test_read_timeout_mapping_mid_reply_says_partial_kept() -> None:
+    err = error_from_transport(
+        httpx.ReadTimeout("timed out"), url="http://h:8000/v1", read_timeout=600.0, partial=True
+    )
+    assert err.kind == "read_timeout"
+    assert "600 s" in err.message and "middle of the reply" in err.message
+    assert "partial text was kept" in err.message
 
 
 # -- API key -------------------------------------------------------------------------------------
@@ -589,17 +597,15 @@ def test_close_while_waiting_for_headers() -> None:
 
 
 def test_close_in_consumer_thread_and_context_manager() -> None:
-    with (
-        ReplayServer(speed=1.0).start() as srv,
-        ChatClient(srv.base_url, api_key_env=None) as c,
-        c.stream_chat(chat("demo-long")) as stream,
-    ):
-        for i, _ in enumerate(stream):
-            if i == 2:
-                break
-    assert stream.stopped and not stream.done
-    record = srv.wait_finished(1)[0]
-    assert record.aborted and not record.completed
+    """Leaving the `with` block early (same thread) closes the stream, and the server sees it."""
+    with ReplayServer(speed=1.0).start() as srv, ChatClient(srv.base_url, api_key_env=None) as c:
+        with c.stream_chat(chat("demo-long")) as stream:
+            for i, _ in enumerate(stream):
+                if i == 2:
+                    break
+        assert stream.stopped and not stream.done
+        record = srv.wait_finished(1)[0]
+        assert record.aborted and not record.completed
 
 
 def test_stream_iterates_once(client: ChatClient) -> None:
@@ -607,6 +613,222 @@ def test_stream_iterates_once(client: ChatClient) -> None:
     list(stream)
     with pytest.raises(RuntimeError):
         iter(stream)
+
+
+# -- wire shapes the replay server does not produce: a raw loopback server sends exact bytes --------
+
+
+class RawServer:
+    """Answers each request with fixed raw HTTP bytes, then closes: exact replicas of captured behaviour.
+
+    Still a real server on a real socket; only the bytes are scripted (a clean chunked end, a cut
+    body, a JSON or HTML answer to a streaming request, reasoning fields the demo models never send).
+    """
+
+    def __init__(self, response: bytes) -> None:
+        self.response = response
+        self.requests: list[bytes] = []
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return  # closed by stop()
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    more = conn.recv(65536)
+                    if not more:
+                        break
+                    data += more
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                while len(body) < length:
+                    more = conn.recv(65536)
+                    if not more:
+                        break
+                    body += more
+                self.requests.append(body)
+                conn.sendall(self.response)
+
+    def stop(self) -> None:
+        self._sock.close()
+        self._thread.join(5)
+
+    def __enter__(self) -> RawServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def sse_bytes(*datas: object, end: str = "clean", eol: str = "\n") -> bytes:
+    """A chunked 200 text/event-stream response; `end` is "clean" (terminating chunk) or "cut"."""
+    head = (
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
+        b"transfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+    )
+    body = b""
+    for d in datas:
+        text = d if isinstance(d, str) else json.dumps(d)
+        piece = f"data: {text}{eol}{eol}".encode()
+        body += b"%x\r\n%s\r\n" % (len(piece), piece)
+    return head + body + (b"0\r\n\r\n" if end == "clean" else b"")
+
+
+def whole_bytes(status: str, content_type: str, body: bytes) -> bytes:
+    return (
+        f"HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {len(body)}\r\n"
+        "connection: close\r\n\r\n"
+    ).encode() + body
+
+
+def chunk_of(delta: dict, finish: str | None = None, **extra: object) -> dict:
+    return {"model": "m", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+
+
+def raw_stream(response: bytes) -> tuple[list[Delta], ViewerError | None, ChatStream]:
+    with RawServer(response) as srv, ChatClient(srv.base_url, api_key_env=None, read_timeout=10) as c:
+        stream = c.stream_chat(chat("m"))
+        deltas, err = collect(stream)
+    return deltas, err, stream
+
+
+def test_finish_reason_without_done_is_complete() -> None:
+    deltas, err, stream = raw_stream(sse_bytes(chunk_of({"content": "hi"}), chunk_of({}, "stop")))
+    assert err is None
+    assert text(deltas) == ("", "hi")
+    assert stream.finish_reason == "stop" and not stream.done
+
+
+def test_finish_reason_then_cut_connection_is_complete() -> None:
+    _deltas, err, stream = raw_stream(
+        sse_bytes(chunk_of({"content": "hi"}), chunk_of({}, "length"), end="cut")
+    )
+    assert err is None
+    assert stream.finish_reason == "length"
+
+
+def test_done_without_finish_then_cut_like_llama_cpp_python_interrupt() -> None:
+    """gemma-interrupted-A: `[DONE]` with no finish chunk, then the connection broke."""
+    deltas, err, stream = raw_stream(sse_bytes(chunk_of({"content": "Once"}), "[DONE]", end="cut"))
+    assert err is None
+    assert stream.done and stream.finish_reason is None
+    assert text(deltas) == ("", "Once")
+
+
+def test_cut_without_finish_or_done_is_broken() -> None:
+    deltas, err, _ = raw_stream(
+        sse_bytes(chunk_of({"content": "par"}), chunk_of({"content": "tial"}), end="cut")
+    )
+    assert err is not None and err.kind == "broken"
+    assert text(deltas) == ("", "partial")
+
+
+def test_comment_only_stream_counts_as_empty() -> None:
+    head = sse_bytes(end="cut")
+    comment = b": ping\n\n"
+    response = head + b"%x\r\n%s\r\n0\r\n\r\n" % (len(comment), comment)
+    deltas, err, stream = raw_stream(response)
+    assert deltas == [] and err is not None and err.kind == "empty_stream"
+    assert stream.comments == 1
+
+
+def test_lone_cr_framing_over_http() -> None:
+    deltas, err, _ = raw_stream(
+        sse_bytes(chunk_of({"content": "a"}), chunk_of({"content": "b"}, "stop"), "[DONE]", eol="\r")
+    )
+    assert err is None and text(deltas) == ("", "ab")
+
+
+def test_reasoning_fields_merged() -> None:
+    deltas, err, _ = raw_stream(
+        sse_bytes(
+            chunk_of({"role": "assistant", "content": ""}),
+            chunk_of({"reasoning_content": "A", "reasoning": "A"}),  # vLLM alias period: same text twice
+            chunk_of({"reasoning_content": "B", "reasoning": "C", "thinking": "D"}),
+            chunk_of({"reasoning": None, "reasoning_content": "", "thinking": "E"}),
+            chunk_of({"reasoning": "F", "reasoning_details": [{"type": "reasoning.text", "text": "F"}]}),
+            chunk_of({"reasoning_details": [{"type": "reasoning.text", "text": "G", "signature": "s"}]}),
+            chunk_of({"reasoning_details": [{"type": "reasoning.summary", "summary": "H"}]}),
+            chunk_of({"reasoning_details": [{"type": "reasoning.encrypted", "data": "xyz"}]}),
+            chunk_of({"content": "answer"}, "stop"),
+            {"model": "m", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 9}},
+            "[DONE]",
+        )
+    )
+    assert err is None
+    assert [d.reasoning for d in deltas if d.reasoning] == ["A", "BCD", "E", "F", "G", "H"]
+    assert text(deltas) == ("ABCDEFGH", "answer")
+    assert deltas[-1].usage == {"prompt_tokens": 3, "completion_tokens": 9}
+    assert deltas[-1].content == "" and deltas[-2].finish_reason == "stop"
+
+
+def test_unexpected_shapes_are_skipped_and_counted() -> None:
+    deltas, err, stream = raw_stream(
+        sse_bytes(
+            chunk_of({"content": "a"}),
+            {"choices": "not a list"},
+            {"something": "else"},
+            [1, 2],
+            chunk_of({"content": 5}),
+            '{"choices": [{"delta": {"content": "trunc',
+            chunk_of({"content": "b"}, "stop"),
+            "[DONE]",
+        )
+    )
+    assert err is None
+    assert text(deltas) == ("", "ab")
+    assert stream.malformed_chunks == 5
+
+
+def test_error_object_with_plain_string() -> None:
+    deltas, err, _ = raw_stream(sse_bytes(chunk_of({"content": "a"}), {"error": "out of memory"}))
+    assert err is not None and err.kind == "stream_error"
+    assert "out of memory" in err.message and len(deltas) == 1
+
+
+def test_server_that_ignores_stream_true_answers_json() -> None:
+    body = json.dumps(
+        {
+            "model": "m",
+            "choices": [
+                {"message": {"content": "whole", "reasoning_content": "why"}, "finish_reason": "stop"}
+            ],
+            "usage": {"total_tokens": 5},
+        }
+    ).encode()
+    deltas, err, stream = raw_stream(whole_bytes("200 OK", "application/json", body))
+    assert err is None
+    assert text(deltas) == ("why", "whole")
+    assert stream.done and stream.finish_reason == "stop" and stream.usage == {"total_tokens": 5}
+
+
+def test_captive_portal_html_with_200() -> None:
+    page = b"<!DOCTYPE html><html><head><title>Hotel Wi-Fi Login</title></head><body>x</body></html>"
+    deltas, err, _ = raw_stream(whole_bytes("200 OK", "text/html; charset=utf-8", page))
+    assert deltas == []
+    assert err is not None and err.kind == "non_json" and "Hotel Wi-Fi Login" in err.message
+
+
+def test_redirect_is_reported_not_followed() -> None:
+    response = (
+        b"HTTP/1.1 301 Moved Permanently\r\nlocation: https://example.test/v1/chat/completions\r\n"
+        b"content-length: 0\r\nconnection: close\r\n\r\n"
+    )
+    _deltas, err, _ = raw_stream(response)
+    assert err is not None and err.kind == "not_found_path"
+    assert "https://example.test/v1/chat/completions" in err.message
 
 
 # -- error-body parsing (servers' shapes) ---------------------------------------------------------

@@ -15,7 +15,8 @@ re-emitted at serve time (``render``):
 * otherwise the trace is cut into reasoning and answer (markers removed, reasoning trimmed,
   whitespace after the closing marker dropped) and rebuilt: into a delta field, or inline between
   the target's markers (marker text tokenised like the seeds), or answer-only for ``plain``.
-  Pauses of dropped deltas move to the next delta, so the pacing survives the rewrite.
+  Pauses of dropped deltas move to the next delta, so the pacing survives the rewrite (except for
+  ``plain``, which also drops the thinking time: the answer starts after the first pause).
 
 Pacing: headers and the ``role`` chunk go out at once (as vLLM does), then each delta after its
 recorded pause divided by ``speed``.
@@ -41,7 +42,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from viewer.seeds import Trace, TraceDelta, load_traces, tokenize
+from viewer.seeds import Trace, TraceDelta, load_traces, seeds_dir, tokenize
 
 #: model id → dialect it serves (see viewer/seeds.py DIALECTS).
 MODEL_DIALECTS: dict[str, str] = {
@@ -236,7 +237,9 @@ def render(trace: Trace, dialect: str) -> Rendered:
         carry = 0.0
 
     if dialect in FIELD_DIALECTS or dialect == "plain":
-        for dt, reasoning, answer in split.items:
+        for index, (dt, reasoning, answer) in enumerate(split.items):
+            if dialect == "plain" and index > 0 and reasoning and not answer:
+                continue  # a model that does not reason does not spend the thinking time either
             carry += dt
             texts: dict[str, str] = {}
             if reasoning and dialect != "plain":
@@ -283,16 +286,23 @@ class Fault:
     status=CODE      that HTTP status with an OpenAI-style JSON error (429 adds Retry-After)
     html=CODE        that status with a text/html body, like a reverse proxy's error page
     delay=SECONDS    silence before anything, even the status line
-    disconnect=N     after N content/reasoning deltas, close the socket mid-body
+    disconnect=N     after N content/reasoning deltas, close the socket mid-body (non-streaming:
+                     close without any response); N past the end of the trace means after its
+                     last delta (the same for malformed and error_event)
+    reject_stream_options   400 if the body has ``stream_options`` (older servers)
+
+    Streaming only (a non-streamed reply ignores them):
+
     malformed=N      before delta N (0-based), one line of truncated JSON, then carry on
     error_event=N    after N deltas, a ``data: {"error": …}`` event, then end (no [DONE])
     empty            200 text/event-stream with an empty body (llama.cpp on context overflow)
     nodone           end cleanly after the deltas, without finish chunk or [DONE]
-    reject_stream_options   400 if the body has ``stream_options`` (older servers)
     crlf             CRLF line endings
     keepalive        ``: ping`` comment lines between events
     multiline        each JSON payload split over two ``data:`` lines
     event            ``event: message`` and ``id:`` lines before each data line
+
+    ``status``, ``html`` and ``delay`` also apply to ``GET /v1/models``.
     """
 
     status: int | None = None
@@ -709,12 +719,19 @@ class _Handler(BaseHTTPRequestHandler):
             }
 
         send_event(chunk({"role": "assistant"}))
+        # A fault position past the end of a short trace fires after its last delta, so a spec
+        # like disconnect=30 always breaks the stream, whichever trace the prompt picked.
+        last = len(deltas)
+        malformed, error_event, disconnect = (
+            None if n is None else min(n, last)
+            for n in (fault.malformed, fault.error_event, fault.disconnect)
+        )
         t0 = time.monotonic()
         due = 0.0
         for i in range(len(deltas) + 1):
-            if fault.malformed == i:
+            if malformed == i:
                 self._chunk(f'data: {{"choices": [{{"delta": {{"content": {eol}{eol}')
-            if fault.error_event == i:
+            if error_event == i:
                 send_event(
                     {
                         "error": {
@@ -726,7 +743,7 @@ class _Handler(BaseHTTPRequestHandler):
                 )
                 self._send(b"0\r\n\r\n")
                 return
-            if fault.disconnect == i:
+            if disconnect == i:
                 self._abrupt_close()
                 return
             if i == len(deltas):
@@ -788,6 +805,36 @@ def _usage(messages: list[Any], rendered: Rendered, n: int) -> dict[str, Any]:
     }
 
 
+_RENDER_CACHE: dict[tuple[object, ...], dict[str, list[Rendered]]] = {}
+_RENDER_CACHE_LOCK = threading.Lock()
+
+
+def _renders_for(folder: Path | str | None) -> dict[str, list[Rendered]]:
+    """Every model's traces, rendered in its dialect; cached per folder state.
+
+    Loading and rendering all seeds takes a few hundred milliseconds, and test suites start many
+    servers over the same unchanged files. The key includes each file's size and mtime, so an
+    edited seed is picked up. Shared results are immutable in practice: never mutate a served Trace.
+    """
+    path = Path(folder) if folder is not None else seeds_dir()
+    files = sorted(path.glob("*.jsonl"))
+    key = (str(path.resolve()), *((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files))
+    with _RENDER_CACHE_LOCK:
+        cached = _RENDER_CACHE.get(key)
+    if cached is not None:
+        return cached
+    renders: dict[str, list[Rendered]] = {}
+    for trace in load_traces(path):
+        for model in trace.models:
+            dialect = MODEL_DIALECTS.get(model, trace.dialect)
+            renders.setdefault(model, []).append(render(trace, dialect))
+    with _RENDER_CACHE_LOCK:
+        if len(_RENDER_CACHE) >= 8:
+            _RENDER_CACHE.clear()
+        _RENDER_CACHE[key] = renders
+    return renders
+
+
 class ReplayServer:
     """The replay server, runnable in a background thread (tests) or blocking (``serve_forever``)."""
 
@@ -814,11 +861,7 @@ class ReplayServer:
         self._stopping = threading.Event()
         self._serving = threading.Event()
         self._thread: threading.Thread | None = None
-        self._renders: dict[str, list[Rendered]] = {}
-        for trace in load_traces(seeds_dir):
-            for model in trace.models:
-                dialect = MODEL_DIALECTS.get(model, trace.dialect)
-                self._renders.setdefault(model, []).append(render(trace, dialect))
+        self._renders = _renders_for(seeds_dir)
         self.model_ids: list[str] = [m for m in MODEL_DIALECTS if m in self._renders] + sorted(
             m for m in self._renders if m not in MODEL_DIALECTS
         )

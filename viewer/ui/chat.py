@@ -13,6 +13,8 @@ Two renderings of an assistant turn live here:
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from viewer.client import ChatClient
@@ -24,6 +26,7 @@ from viewer.ui.context import prefill_key
 from viewer.ui.settings import Settings
 
 UPDATES_PER_S = 15
+SETTLE_S = 1.5
 
 
 # -- finished turns ------------------------------------------------------------------
@@ -211,6 +214,7 @@ class _ReasoningView:
         self.current = ""
         self.folded = False
         self.last_label = ""
+        self.created_at = 0.0
 
     def ensure(self, label: str) -> None:
         if self.status is None:
@@ -218,6 +222,7 @@ class _ReasoningView:
                 self.status = st.status(label, expanded=True, state="running")
             self.paragraph = self.status.empty()
             self.last_label = label
+            self.created_at = time.monotonic()
 
     def remove(self) -> None:
         if self.status is not None:
@@ -227,7 +232,7 @@ class _ReasoningView:
 
     def label(self, text: str) -> None:
         if self.status is not None and text != self.last_label and not self.folded:
-            self.status.update(label=text)
+            self.status.update(label=text, expanded=True)
             self.last_label = text
 
     def add(self, text: str) -> None:
