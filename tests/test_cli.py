@@ -40,11 +40,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("model", ["demo-r1", "demo-r1-prefilled", "demo-qwen3-field", "demo-reasoning-field",
-                                   "demo-gpt-oss", "demo-magistral"])
+@pytest.mark.parametrize(
+    "model",
+    [
+        "demo-r1",
+        "demo-r1-prefilled",
+        "demo-qwen3-field",
+        "demo-reasoning-field",
+        "demo-gpt-oss",
+        "demo-magistral",
+    ],
+)
 def test_json_output_splits_reasoning_from_answer(replay_server, model):
-    result = ask("Tell me one truly novel insight about humans.", "--base-url", replay_server.base_url,
-                 "--model", model, "--json")
+    result = ask(
+        "Tell me one truly novel insight about humans.",
+        "--base-url",
+        replay_server.base_url,
+        "--model",
+        model,
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1, "exactly one JSON object, nothing while streaming"
@@ -59,7 +74,9 @@ def test_json_output_splits_reasoning_from_answer(replay_server, model):
 
 
 def test_plain_model_has_no_reasoning(replay_server):
-    out = json.loads(ask("hello", "--base-url", replay_server.base_url, "--model", "demo-v3", "--json").stdout)
+    out = json.loads(
+        ask("hello", "--base-url", replay_server.base_url, "--model", "demo-v3", "--json").stdout
+    )
     assert out["reasoning"] == "" and out["answer"]
     assert out["timings"]["thought_s"] is None
 
@@ -70,8 +87,9 @@ def test_terminal_output_shows_thought_label_between_reasoning_and_answer(replay
     text = result.stdout
     assert "Thought for" in text
     label = text.index("Thought for")
-    out = json.loads(ask("Is 221 prime?", "--base-url", replay_server.base_url, "--model", "demo-r1",
-                         "--json").stdout)
+    out = json.loads(
+        ask("Is 221 prime?", "--base-url", replay_server.base_url, "--model", "demo-r1", "--json").stdout
+    )
     assert out["answer"].strip()[:20] in text[label:]
     assert "\x1b[" not in text, "no colour codes when stdout is not a terminal"
 
@@ -104,10 +122,21 @@ def test_http_error_message_from_server(replay_server):
 
 def test_api_key_is_read_from_the_named_env_var_only(replay_server_with_key):
     srv, key = replay_server_with_key
-    ok = ask("hi", "--base-url", srv.base_url, "--model", "demo-v3", "--api-key-env", "RV_TEST_KEY", "--json",
-             env={"RV_TEST_KEY": key})
+    ok = ask(
+        "hi",
+        "--base-url",
+        srv.base_url,
+        "--model",
+        "demo-v3",
+        "--api-key-env",
+        "RV_TEST_KEY",
+        "--json",
+        env={"RV_TEST_KEY": key},
+    )
     assert ok.returncode == 0, ok.stderr
-    denied = ask("hi", "--base-url", srv.base_url, "--model", "demo-v3", "--json", env={"OPENAI_API_KEY": "bad"})
+    denied = ask(
+        "hi", "--base-url", srv.base_url, "--model", "demo-v3", "--json", env={"OPENAI_API_KEY": "bad"}
+    )
     assert denied.returncode == 1 and "key" in denied.stderr.lower()
     assert key not in denied.stderr and key not in denied.stdout
 
@@ -119,8 +148,16 @@ def test_api_key_on_the_command_line_is_refused():
 
 
 def test_budget_exhausted_inside_reasoning_warns(replay_server):
-    result = ask("Is 221 prime?", "--base-url", replay_server.base_url, "--model", "demo-r1", "--max-tokens", "5",
-                 "--json")
+    result = ask(
+        "Is 221 prime?",
+        "--base-url",
+        replay_server.base_url,
+        "--model",
+        "demo-r1",
+        "--max-tokens",
+        "5",
+        "--json",
+    )
     out = json.loads(result.stdout)
     assert out["finish_reason"] == "length" and out["answer"] == "" and out["reasoning"]
     assert "token budget" in result.stderr

@@ -608,6 +608,23 @@ def test_close_in_consumer_thread_and_context_manager() -> None:
         assert record.aborted and not record.completed
 
 
+def test_stop_from_ui_thread_then_cleanup_in_worker_releases_connection() -> None:
+    """The Stop pattern: another thread closes, the consumer stops iterating and closes too."""
+    with ReplayServer(speed=1.0).start() as srv, ChatClient(srv.base_url, api_key_env=None) as c:
+        stream = c.stream_chat(chat("demo-long"))
+        it = iter(stream)
+        assert next(it).content is not None
+        stopper = threading.Thread(target=stream.close)
+        stopper.start()
+        stopper.join(5)
+        assert stream.stopped
+        stream.close()  # the consumer's own cleanup, while its generator is paused at a yield
+        assert stream._response is not None and stream._response.is_closed
+        assert next(it, None) is None
+        record = srv.wait_finished(1)[0]
+        assert record.aborted
+
+
 def test_stream_iterates_once(client: ChatClient) -> None:
     stream = client.stream_chat(chat())
     list(stream)
@@ -628,6 +645,7 @@ class RawServer:
     def __init__(self, response: bytes) -> None:
         self.response = response
         self.requests: list[bytes] = []
+        self._stopping = False
         self._sock = socket.create_server(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
@@ -636,10 +654,11 @@ class RawServer:
 
     def _serve(self) -> None:
         while True:
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return  # closed by stop()
+            conn, _ = self._sock.accept()
+            if self._stopping:
+                conn.close()
+                self._sock.close()
+                return
             with conn:
                 data = b""
                 while b"\r\n\r\n" not in data:
@@ -662,8 +681,11 @@ class RawServer:
                 conn.sendall(self.response)
 
     def stop(self) -> None:
-        self._sock.close()
+        # close() does not wake a thread blocked in accept(); a last connection does.
+        self._stopping = True
+        socket.create_connection(("127.0.0.1", self.port), timeout=5).close()
         self._thread.join(5)
+        assert not self._thread.is_alive()
 
     def __enter__(self) -> RawServer:
         return self

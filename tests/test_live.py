@@ -36,7 +36,9 @@ def _live(store: Store, server, model: str, prompt: str = "Is 221 prime?") -> Li
     store.add_message(conv.id, assistant)
     client = ChatClient(server.base_url, api_key_env=None)
     request = {"model": model, "messages": [{"role": "user", "content": prompt}]}
-    return LiveTurn(conversation_id=conv.id, message_id=assistant.id, client=client, request=request, store=store)
+    return LiveTurn(
+        conversation_id=conv.id, message_id=assistant.id, client=client, request=request, store=store
+    )
 
 
 def test_finished_turn_is_saved(store, replay_server):
@@ -102,8 +104,13 @@ def test_registry_refuses_two_replies_at_once(store):
     with ReplayServer(speed=0.2) as server:
         registry = LiveRegistry()
         first = registry.start(_live(store, server, "demo-long"))
-        second = LiveTurn(conversation_id=first.conversation_id, message_id="x", client=first.client,
-                          request=first.request, store=store)
+        second = LiveTurn(
+            conversation_id=first.conversation_id,
+            message_id="x",
+            client=first.client,
+            request=first.request,
+            store=store,
+        )
         with pytest.raises(RuntimeError):
             registry.start(second)
         assert registry.running(first.conversation_id) is first

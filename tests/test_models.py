@@ -39,8 +39,11 @@ def test_conversation_json_round_trip():
             Message(
                 role="assistant",
                 turn=AssistantTurn(
-                    reasoning="r", answer="a", error=ErrorInfo(kind="broken", message="m"),
-                    timings=Timings(reasoning_start=1.0, end=2.0), usage=Usage(reasoning_tokens=3, approximate=False),
+                    reasoning="r",
+                    answer="a",
+                    error=ErrorInfo(kind="broken", message="m"),
+                    timings=Timings(reasoning_start=1.0, end=2.0),
+                    usage=Usage(reasoning_tokens=3, approximate=False),
                 ),
             ),
         ],

@@ -53,11 +53,22 @@ def test_thinking_off_for_ollama_is_reasoning_effort_none():
 
 
 def test_system_prompt_and_params():
-    gen = GenerationSettings(model="m", system_prompt="Be brief", temperature=0.2, max_tokens=99,
-                             reasoning_effort="high", extra_json='{"top_k": 20}')
+    gen = GenerationSettings(
+        model="m",
+        system_prompt="Be brief",
+        temperature=0.2,
+        max_tokens=99,
+        reasoning_effort="high",
+        extra_json='{"top_k": 20}',
+    )
     req = build_request(_conv(), gen, "http://h/v1")
     assert req["messages"][0] == {"role": "system", "content": "Be brief"}
-    assert (req["temperature"], req["max_tokens"], req["reasoning_effort"], req["top_k"]) == (0.2, 99, "high", 20)
+    assert (req["temperature"], req["max_tokens"], req["reasoning_effort"], req["top_k"]) == (
+        0.2,
+        99,
+        "high",
+        20,
+    )
 
 
 @pytest.mark.parametrize("bad", ["{not json", "[1, 2]", '{"stream": false}'])

@@ -82,7 +82,9 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--max-tokens", type=int, help="token budget for reasoning + answer")
     ask.add_argument("--temperature", type=float)
     ask.add_argument("--reasoning-effort", choices=["none", "minimal", "low", "medium", "high"])
-    ask.add_argument("--json", action="store_true", help="print one JSON object at the end, nothing while streaming")
+    ask.add_argument(
+        "--json", action="store_true", help="print one JSON object at the end, nothing while streaming"
+    )
     ask.add_argument("--connect-timeout", type=float, default=5.0, help="seconds (default 5)")
     ask.add_argument(
         "--read-timeout",

@@ -253,7 +253,7 @@ class ChatClient:
             base_url=self.base_url,
             model=model,
             api_key_env=self.api_key_env,
-            key_sent=self.__key is not None,
+            key_sent="authorization" in self._http.headers,
             available_models=available,
             secret=self.__key,
         )
@@ -338,6 +338,15 @@ class ChatStream:
     down at once, which wakes a reader blocked in recv() and makes vLLM or
     llama.cpp abort the generation instead of finishing it for nobody.
     Iteration then ends quietly (`stopped` is True).
+
+    Readable while streaming or after: `done` (saw [DONE]), `finish_reason`,
+    `malformed_chunks` (skipped, counted), `first_byte_at` (time.monotonic() of
+    the first body byte), `events_seen` (SSE data events), `usage` (last usage
+    object), `model`, `deltas` (deltas yielded), `comments` (keep-alives).
+
+    End of stream: [DONE] or a finish reason means complete (a connection that
+    breaks after the finish reason only lost the trailer). Otherwise an empty
+    body raises `empty_stream`, a clean end `cut_off`, a broken one `broken`.
     """
 
     def __init__(self, client: ChatClient, request: dict, *, headers: dict | None = None) -> None:
@@ -358,8 +367,13 @@ class ChatStream:
         self.events_seen = 0
         self.usage: dict | None = None
         self.model: str | None = None
-        self.comments = 0
         self.deltas = 0
+        self._decoder: SSEDecoder | None = None
+
+    @property
+    def comments(self) -> int:
+        """Keep-alive comment lines seen so far (e.g. llama.cpp's `: ping` during long prefills)."""
+        return self._decoder.comments if self._decoder is not None else 0
 
     @property
     def stopped(self) -> bool:
@@ -384,19 +398,24 @@ class ChatStream:
     def close(self) -> None:
         """Stop now; safe from any thread, idempotent."""
         with self._lock:
-            if self._stop or self._finished:
+            if self._finished:
                 return
+            first = not self._stop
             self._stop = True
             sock = self._sock
-        _shutdown(sock)
+        if first:
+            _shutdown(sock)
         gen = self._gen
         if gen is None:
             with self._lock:
                 self._finished = True
         elif threading.get_ident() == self._iter_thread:
-            # The consuming thread itself (e.g. leaving a `with` block early): it cannot be inside the
-            # generator right now, so finishing it here releases the connection immediately.
-            gen.close()
+            # The consuming thread itself (leaving a `with` block or a loop early, or cleaning up after
+            # another thread already called close()): it cannot be inside the generator right now, so
+            # finishing it here releases the connection immediately. (If the iterator was handed to
+            # another thread after all, that thread cleans up instead.)
+            with contextlib.suppress(ValueError):
+                gen.close()
         # From another thread the generator may be running; touching it would race. The shut socket
         # ends the consumer's next read, and the generator then cleans up in its own thread.
 
@@ -470,6 +489,8 @@ class ChatStream:
             if status < 300:
                 return response
             raw = self._error_body(response)
+            if self._stop:
+                return None
             if added_options and status in (400, 422):
                 text = raw.decode("utf-8", "replace").lower()
                 if any(hint in text for hint in _STREAM_OPTIONS_HINTS):
@@ -530,7 +551,7 @@ class ChatStream:
         usage = payload.get("usage")
         model = payload.get("model")
         self.events_seen = 1
-        self.finish_reason = choice.get("finish_reason") or "stop"
+        self.finish_reason = choice.get("finish_reason") or None
         self.done = True
         self.usage = usage if isinstance(usage, dict) else None
         self.model = model if isinstance(model, str) else None
@@ -557,7 +578,7 @@ class ChatStream:
         return ViewerError("stream_error", text, server_message=msg)
 
     def _events(self, response: httpx.Response) -> Iterator[Delta]:
-        decoder = SSEDecoder()
+        decoder = self._decoder = SSEDecoder()
         feed = decoder.feed
         to_delta = self._to_delta
         chunks = response.iter_bytes()
@@ -583,13 +604,11 @@ class ChatStream:
                     elif self.done:
                         break
         except httpx.TransportError as exc:
-            self.comments = decoder.comments
             if self._stop:
                 return
             if self.finish_reason is not None:
                 return  # the reply was complete; only the trailer (usage, [DONE]) was lost
             raise self._client._transport_error(exc, partial=self.deltas > 0) from exc
-        self.comments = decoder.comments
         if self._stop or self.done:
             return
         if self.events_seen == 0:

@@ -64,6 +64,7 @@ class LiveTurn:
         self.done = threading.Event()
         self.final: AssistantTurn | None = None
         self._last_save = 0.0
+        self.watchers = 0  # bumped each time a page starts watching; see `stop_unless_watched`
         self._thread = threading.Thread(target=self._run, name=f"turn-{self.message_id}", daemon=True)
 
     # -- control -------------------------------------------------------------------
@@ -78,6 +79,27 @@ class LiveTurn:
         stream = self._stream
         if stream is not None:
             stream.close()
+
+    def attach(self) -> int:
+        """A page starts (or restarts) watching this turn."""
+        self.watchers += 1
+        return self.watchers
+
+    def stop_unless_watched(self, seen: int, delay: float, still_wanted: Callable[[], bool]) -> None:
+        """Stop after `delay` unless another page run attached meanwhile or `still_wanted()` says no.
+
+        Streamlit ends a script run the same way whether the user pressed Stop
+        or merely touched a widget (the run is stopped, then a new one starts).
+        Waiting a moment tells the two apart: a rerun re-attaches at once.
+        """
+
+        def decide() -> None:
+            if self.watchers == seen and still_wanted():
+                self.stop()
+
+        timer = threading.Timer(delay, decide)
+        timer.daemon = True
+        timer.start()
 
     def wait(self, timeout: float | None = None) -> bool:
         return self.done.wait(timeout)

@@ -135,8 +135,10 @@ class AssistantTurn(_Model):
     @property
     def reasoning_cut_by_budget(self) -> bool:
         """The token budget ran out while the model was still thinking."""
-        return self.finish_reason == "length" and (self.unfinished or not self.answer.strip()) and bool(
-            self.reasoning.strip()
+        return (
+            self.finish_reason == "length"
+            and (self.unfinished or not self.answer.strip())
+            and bool(self.reasoning.strip())
         )
 
     @property

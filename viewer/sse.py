@@ -126,9 +126,20 @@ class SSEDecoder:
         events: list[ServerSentEvent] = []
         data = self._data
         for raw in lines:
-            # Fast path for the one line kind a chat stream is made of.
+            # Fast paths for the two line kinds a chat stream is made of: `data:` and the blank line.
             if raw.startswith(b"data:"):
                 data.append((raw[6:] if raw.startswith(b" ", 5) else raw[5:]).decode("utf-8", "replace"))
+            elif not raw and data:
+                events.append(
+                    ServerSentEvent(
+                        self._event,
+                        data[0] if len(data) == 1 else "\n".join(data),
+                        self.last_event_id,
+                        self.retry,
+                    )
+                )
+                data = self._data = []
+                self._event = None
             else:
                 self._line(raw, events)
                 data = self._data  # a dispatch starts a new list

@@ -171,39 +171,50 @@ def main(argv: list[str] | None = None) -> int:
     server.body = render_stream(args.chunks)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    print(f"stream: {args.chunks} chunks, {len(server.body) / 1e6:.1f} MB over loopback; best of {args.repeats}")
+    print(
+        f"stream: {args.chunks} chunks, {len(server.body) / 1e6:.1f} MB over loopback; best of {args.repeats}"
+    )
 
     def proc(*cmd: str) -> None:
         subprocess.run([sys.executable, *cmd], check=True, capture_output=True)
 
     bare_proc = best_of(lambda: proc("-c", BARE_DRAIN, url), args.repeats)
     ask_proc = best_of(
-        lambda: proc("-m", "viewer.cli", "ask", "x", "--base-url", url, "--model", "bench", "--json"), args.repeats
+        lambda: proc("-m", "viewer.cli", "ask", "x", "--base-url", url, "--model", "bench", "--json"),
+        args.repeats,
     )
     bare_in = best_of(lambda: bare_drain_inprocess(url), args.repeats)
     pipe_in = best_of(lambda: pipeline_inprocess(url), args.repeats)
     rate = args.chunks / bare_in
     print(f"bare drain (iter_lines + json.loads), process:  {bare_proc:6.2f} s")
-    print(f"`reasoning-viewer ask --json`, process:        {ask_proc:6.2f} s  = {ask_proc / bare_proc:.2f}x bare "
-          "(target <= 1.5x)")
+    print(
+        f"`reasoning-viewer ask --json`, process:        {ask_proc:6.2f} s  = {ask_proc / bare_proc:.2f}x bare "
+        "(target <= 1.5x)"
+    )
     print(f"bare drain, in-process:                        {bare_in:6.2f} s  ({rate:,.0f} chunks/s)")
-    print(f"pipeline (client + SSE + split + turn), in-process: {pipe_in:6.2f} s  = {pipe_in / bare_in:.2f}x bare "
-          f"({args.chunks / pipe_in:,.0f} chunks/s)")
+    print(
+        f"pipeline (client + SSE + split + turn), in-process: {pipe_in:6.2f} s  = {pipe_in / bare_in:.2f}x bare "
+        f"({args.chunks / pipe_in:,.0f} chunks/s)"
+    )
     sdk = None
     try:
         sdk = best_of(lambda: openai_inprocess(url), 1) if _has_openai() else None
     except Exception as exc:  # the SDK is optional; report, don't fail
         print(f"openai SDK: failed ({exc})")
     if sdk:
-        print(f"openai SDK stream iterator, in-process:        {sdk:6.2f} s  ({args.chunks / sdk:,.0f} chunks/s); "
-              f"pipeline is {sdk / pipe_in:.1f}x faster (target >= 5x)")
+        print(
+            f"openai SDK stream iterator, in-process:        {sdk:6.2f} s  ({args.chunks / sdk:,.0f} chunks/s); "
+            f"pipeline is {sdk / pipe_in:.1f}x faster (target >= 5x)"
+        )
     else:
         print("openai SDK: not installed, skipped that comparison")
 
     small = splitter_time(args.split_chars, args.repeats)
     large = splitter_time(2 * args.split_chars, args.repeats)
-    print(f"splitter, 1-char chunks: {args.split_chars:,} chars {small:.2f} s ({args.split_chars / small:,.0f}/s); "
-          f"{2 * args.split_chars:,} chars {large:.2f} s; 2x length = {large / small:.2f}x time (target <= 2.2x)")
+    print(
+        f"splitter, 1-char chunks: {args.split_chars:,} chars {small:.2f} s ({args.split_chars / small:,.0f}/s); "
+        f"{2 * args.split_chars:,} chars {large:.2f} s; 2x length = {large / small:.2f}x time (target <= 2.2x)"
+    )
     server.shutdown()
     return 0
 

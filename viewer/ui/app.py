@@ -45,6 +45,8 @@ def main() -> None:
         st.info(boot.notice)
 
     live = registry.running(conv.id) if conv is not None else None
+    if live is not None:
+        live.attach()  # early, so a rerun is not mistaken for a Stop (see LiveTurn.stop_unless_watched)
     if conv is not None:
         chat.render_conversation(conv, live)
 
@@ -52,22 +54,23 @@ def main() -> None:
     prompt = st.chat_input("Ask anything", submit_mode="stop")
     if live is not None:
         chat.watch_live(live)
-        return
-    if regenerate and conv is not None:
+    elif regenerate and conv is not None:
         store.delete_messages_from(conv.id, regenerate["message_id"])
         conv = store.get_conversation(conv.id)
         live = chat.start_turn(conv, settings, max_tokens=regenerate.get("max_tokens"))
         if live is not None:
             st.rerun()
-        return
-    if prompt:
+    elif prompt:
         if conv is None:
             conv = store.create_conversation(endpoint=profile.name, model=model)
             sidebar.open_conversation(conv.id)
         store.add_message(conv.id, Message(role="user", content=prompt))
-        conv = store.get_conversation(conv.id)
-        if chat.start_turn(conv, settings) is not None:
-            st.rerun()
+        with st.chat_message("user"):
+            st.markdown(prompt)
+        # Watch in this same run: the chat input's Stop button belongs to the run that took the prompt.
+        live = chat.start_turn(store.get_conversation(conv.id), settings)
+        if live is not None:
+            chat.watch_live(live)
 
 
 main()

@@ -13,8 +13,6 @@ Two renderings of an assistant turn live here:
 
 from __future__ import annotations
 
-import time
-
 import streamlit as st
 
 from viewer.client import ChatClient
@@ -23,10 +21,11 @@ from viewer.models import AssistantTurn, Conversation, Message
 from viewer.request_builder import SettingsError, build_request
 from viewer.turn import TurnOptions, tokens_per_second
 from viewer.ui.context import prefill_key
+from viewer.ui.live_section import LiveSection
 from viewer.ui.settings import Settings
 
 UPDATES_PER_S = 15
-SETTLE_S = 1.5
+STOP_GRACE_S = 0.6
 
 
 # -- finished turns ------------------------------------------------------------------
@@ -93,13 +92,17 @@ def render_turn(msg: Message, *, is_last: bool, live_exists: bool) -> None:
     if turn.answer:
         st.markdown(turn.answer)
     if interrupted:
-        st.warning("This reply was interrupted (the app stopped while it streamed). The partial text is kept.")
+        st.warning(
+            "This reply was interrupted (the app stopped while it streamed). The partial text is kept."
+        )
     elif turn.error is not None:
         st.error(turn.error.message)
     elif turn.stopped:
         st.caption("Stopped. The partial reply is kept.")
     elif turn.cut_off:
-        st.warning("The reply was cut off: the stream ended without a finish reason. The partial text is kept.")
+        st.warning(
+            "The reply was cut off: the stream ended without a finish reason. The partial text is kept."
+        )
     budget = turn.request_params.get("max_tokens")
     if turn.reasoning_cut_by_budget:
         st.warning(
@@ -205,35 +208,30 @@ def start_turn(conv: Conversation, settings: Settings, *, max_tokens: int | None
 
 
 class _ReasoningView:
-    """The thinking section of a live turn: a status block that gains one element per paragraph."""
+    """The thinking section of a live turn: gains one Markdown element per finished paragraph."""
 
-    def __init__(self, slot) -> None:
+    def __init__(self, slot, key: str) -> None:
         self.slot = slot
-        self.status = None
+        self.key = key
+        self.section: LiveSection | None = None
         self.paragraph = None
         self.current = ""
         self.folded = False
-        self.last_label = ""
-        self.created_at = 0.0
 
     def ensure(self, label: str) -> None:
-        if self.status is None:
-            with self.slot.container():
-                self.status = st.status(label, expanded=True, state="running")
-            self.paragraph = self.status.empty()
-            self.last_label = label
-            self.created_at = time.monotonic()
+        if self.section is None:
+            self.section = LiveSection(self.slot.container(), label, key=self.key, expanded=True)
+            self.paragraph = self.section.container.empty()
 
     def remove(self) -> None:
-        if self.status is not None:
+        if self.section is not None:
             self.slot.empty()
-            self.status = None
+            self.section = None
             self.current = ""
 
     def label(self, text: str) -> None:
-        if self.status is not None and text != self.last_label and not self.folded:
-            self.status.update(label=text, expanded=True)
-            self.last_label = text
+        if self.section is not None and not self.folded and text != self.section.label:
+            self.section.update(label=text)
 
     def add(self, text: str) -> None:
         self.current += text
@@ -244,21 +242,25 @@ class _ReasoningView:
             done, self.current = self.current[:cut], self.current[cut + 2 :].lstrip("\n")
             if done.strip():
                 self.paragraph.markdown(done)
-                self.paragraph = self.status.empty()
+                self.paragraph = self.section.container.empty()
         self.paragraph.markdown(self.current)
 
-    def fold(self, label: str, *, state: str = "complete") -> None:
-        if self.status is not None and not self.folded:
-            self.status.update(label=label, state=state, expanded=False)
+    def fold(self, label: str) -> None:
+        """Fold to 'Thought for N seconds', unless the user opened or closed the section by hand."""
+        if self.section is not None and not self.folded:
+            self.section.update(label=label, expanded=False)
             self.folded = True
 
 
 def watch_live(live: LiveTurn) -> None:
     """Draw the streaming turn until it ends, then rerun so it is drawn from the store like any other."""
     with st.chat_message("assistant"):
-        thinking = _ReasoningView(st.empty())
+        seen = live.attach()
+        thinking = _ReasoningView(st.empty(), key=f"live-{live.message_id}")
         answer_slot = st.empty()
         wait_slot = st.empty()
+        if st.button("Stop", key=f"stop-{live.message_id}", icon=":material/stop_circle:"):
+            live.stop()
         r_idx = a_idx = gen = 0
         answer = ""
         last_tick = -1
@@ -283,17 +285,37 @@ def watch_live(live: LiveTurn) -> None:
                 tick = int(view.elapsed)
                 if tick != last_tick:
                     last_tick = tick
-                    if thinking.status is None and not answer:
+                    if thinking.section is None and not answer:
                         wait_slot.caption(f"Waiting for the model… {tick}s")
                     if view.reasoning_open:
                         thinking.label(f"Thinking… {int(view.thinking_for or 0)}s")
-                if view.reasoning_done and thinking.status is not None:
+                if view.reasoning_done and thinking.section is not None:
                     thinking.fold(live.snapshot().thought_label)
                 if done or view.done:
                     break
         except BaseException as exc:
-            # The chat input's Stop button ends the script run with a StopException: stop the reply too.
+            # The chat input's Stop button ends the script run; so does a click elsewhere, just before a rerun.
             if type(exc).__name__ == "StopException":
-                live.stop()
+                live.stop_unless_watched(seen, STOP_GRACE_S, _session_still_open())
             raise
     st.rerun()
+
+
+def _session_still_open():
+    """A check, usable from another thread, that this browser tab is still connected.
+
+    A closed or reloaded tab also ends the script run; then the reply should
+    finish in the background and be saved, not be stopped.
+    """
+    try:
+        from streamlit.runtime import Runtime
+        from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+        ctx = get_script_run_ctx()
+        runtime = Runtime.instance()
+        session_id = ctx.session_id if ctx is not None else None
+    except Exception:  # pragma: no cover - depends on the Streamlit version
+        return lambda: True
+    if session_id is None:
+        return lambda: True
+    return lambda: runtime.is_active_session(session_id)

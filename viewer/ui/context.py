@@ -50,12 +50,16 @@ def get_bootstrap() -> Bootstrap:
         return _demo_bootstrap("Demo mode: replies come from recorded traces (--demo).")
     base_url = os.environ.get("REASONING_VIEWER_BASE_URL") or os.environ.get("OPENAI_BASE_URL")
     if base_url:
-        profile = EndpointProfile(name="Configured", base_url=base_url, api_key_env=key_env, default_model=model)
+        profile = EndpointProfile(
+            name="Configured", base_url=base_url, api_key_env=key_env, default_model=model
+        )
         return Bootstrap([profile], None, None)
     found = find_local_servers()
     if found:
         profiles = [
-            EndpointProfile(name=f.name, base_url=f.base_url, default_model=(f.models[0] if f.models else None))
+            EndpointProfile(
+                name=f.name, base_url=f.base_url, default_model=(f.models[0] if f.models else None)
+            )
             for f in found
         ]
         names = ", ".join(f"{f.name} ({f.base_url})" for f in found)
@@ -102,4 +106,3 @@ def prefill_key(profile: EndpointProfile, model: str) -> str:
 
 def history_policy_key(profile: EndpointProfile, model: str) -> str:
     return f"history_policy:{profile.base_url}:{model}"
-
