@@ -155,7 +155,7 @@ def test_budget_exhausted_inside_reasoning_warns(replay_server):
         "--model",
         "demo-r1",
         "--max-tokens",
-        "5",
+        "40",
         "--json",
     )
     out = json.loads(result.stdout)

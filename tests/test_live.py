@@ -90,7 +90,7 @@ def test_partial_turn_is_saved_while_streaming(store):
     with ReplayServer(speed=0.2) as server:
         live = _live(store, server, "demo-long")
         live.start()
-        assert wait_until(lambda: live.recorder.timings.reasoning_start is not None)
+        assert wait_until(lambda: len(live.reasoning_parts) > 0)
         live._save()  # the periodic save, triggered now instead of after SAVE_EVERY_S
         saved = store.get_conversation(live.conversation_id).messages[-1].turn
         assert saved.status == "streaming" and saved.reasoning

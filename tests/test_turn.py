@@ -52,7 +52,8 @@ def test_provisional_text_counts_as_thinking_from_its_first_character():
     assert [e.kind for e in events] == ["provisional"]
     assert rec.timings.answer_start == 1.0
     clock.now += 4.0
-    rec.feed(Delta(content=" still.</think>Answer"))
+    rec.feed(Delta(content=" still.</think>"))
+    rec.feed(Delta(content="Answer"))
     clock.now += 1.0
     rec.finish()
     turn = rec.snapshot()

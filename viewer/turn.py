@@ -93,26 +93,27 @@ class TurnRecorder:
 
     def _note(self, events: list[SplitEvent]) -> None:
         """Record phase boundaries and count deltas per side (the ≈ token count when the server sends no usage)."""
-        kinds = 0  # bit 1: reasoning text, bit 2: answer text, bit 4: provisional text
+        reasoning_text = answer_text = provisional_text = reclassified = False
         timings = self.timings
         for ev in events:
             kind = ev.kind
             if kind == "reasoning":
-                kinds |= 1
+                reasoning_text = True
                 if timings.reasoning_start is None:
                     timings.reasoning_start = ev.t - self.t0
             elif kind == "answer":
-                kinds |= 2
+                answer_text = True
                 if timings.answer_start is None:
                     timings.answer_start = ev.t - self.t0
             elif kind == "provisional":
-                kinds |= 4
+                provisional_text = True
                 if self._provisional_start is None:
                     self._provisional_start = ev.t - self.t0
                 if timings.answer_start is None:
                     timings.answer_start = ev.t - self.t0
             elif kind == "reclassified":
                 # The provisional text was thinking all along: thinking began with it.
+                reclassified = True
                 if self._provisional_start is not None:
                     timings.reasoning_start = self._provisional_start
                 timings.answer_start = None
@@ -123,11 +124,12 @@ class TurnRecorder:
                     timings.reasoning_start = ev.t - self.t0
             elif kind == "reasoning_end":
                 timings.reasoning_end = ev.t - self.t0
-        if kinds & 1:
+        # One delta is one (approximate) token, counted on the side its text ended up on.
+        if reasoning_text or (provisional_text and reclassified):
             self._reasoning_deltas += 1
-        elif kinds & 2:
+        elif answer_text:
             self._answer_deltas += 1
-        elif kinds & 4:
+        elif provisional_text:
             self._provisional_deltas += 1
 
     def finish(

@@ -74,7 +74,8 @@ def get_bootstrap() -> Bootstrap:
 
 def _demo_bootstrap(notice: str) -> Bootstrap:
     speed = float(os.environ.get("REASONING_VIEWER_DEMO_SPEED", "1.0"))
-    server = ReplayServer(host="127.0.0.1", port=0, speed=speed).start()
+    seeds = os.environ.get("REASONING_VIEWER_SEEDS_DIR") or None
+    server = ReplayServer(host="127.0.0.1", port=0, speed=speed, seeds_dir=seeds).start()
     profile = EndpointProfile(name="Demo (replay)", base_url=server.base_url, default_model="demo-r1")
     return Bootstrap([profile], notice, server)
 
