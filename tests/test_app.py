@@ -209,9 +209,7 @@ def test_demo_mode_first_load_shows_the_demo_notice(db_path: Path, monkeypatch: 
 # -- one turn -------------------------------------------------------------------------------------
 
 
-def test_prompt_creates_conversation_with_split_turn_and_lazy_reasoning(
-    server: ReplayServer, store: Store
-) -> None:
+def test_prompt_creates_conversation_with_split_turn_and_lazy_reasoning(server: ReplayServer, store: Store) -> None:
     at = new_app()
     choose_model(at, "demo-r1")
     assert "c" not in at.query_params
@@ -468,9 +466,7 @@ def test_export_download_buttons_exist_for_the_open_conversation(server: ReplayS
 # -- safety ------------------------------------------------------------------------------------
 
 
-def test_api_key_typed_in_sidebar_is_sent_but_never_stored(
-    db_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_api_key_typed_in_sidebar_is_sent_but_never_stored(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     secret = "sk-test-1f3a9c-never-on-disk"
     srv = ReplayServer(speed=0, api_key=secret).start()
     try:
@@ -578,4 +574,3 @@ def test_interrupted_turn_from_a_previous_process_is_marked(server: ReplayServer
     run(at)
     assert [e.label for e in at.main.expander] == ["Thinking (interrupted)"]
     assert any("interrupted" in w for w in texts(at.main.warning))
-

@@ -74,9 +74,7 @@ def test_json_output_splits_reasoning_from_answer(replay_server, model):
 
 
 def test_plain_model_has_no_reasoning(replay_server):
-    out = json.loads(
-        ask("hello", "--base-url", replay_server.base_url, "--model", "demo-v3", "--json").stdout
-    )
+    out = json.loads(ask("hello", "--base-url", replay_server.base_url, "--model", "demo-v3", "--json").stdout)
     assert out["reasoning"] == "" and out["answer"]
     assert out["timings"]["thought_s"] is None
 
@@ -87,9 +85,7 @@ def test_terminal_output_shows_thought_label_between_reasoning_and_answer(replay
     text = result.stdout
     assert "Thought for" in text
     label = text.index("Thought for")
-    out = json.loads(
-        ask("Is 221 prime?", "--base-url", replay_server.base_url, "--model", "demo-r1", "--json").stdout
-    )
+    out = json.loads(ask("Is 221 prime?", "--base-url", replay_server.base_url, "--model", "demo-r1", "--json").stdout)
     assert out["answer"].strip()[:20] in text[label:]
     assert "\x1b[" not in text, "no colour codes when stdout is not a terminal"
 
@@ -134,9 +130,7 @@ def test_api_key_is_read_from_the_named_env_var_only(replay_server_with_key):
         env={"RV_TEST_KEY": key},
     )
     assert ok.returncode == 0, ok.stderr
-    denied = ask(
-        "hi", "--base-url", srv.base_url, "--model", "demo-v3", "--json", env={"OPENAI_API_KEY": "bad"}
-    )
+    denied = ask("hi", "--base-url", srv.base_url, "--model", "demo-v3", "--json", env={"OPENAI_API_KEY": "bad"})
     assert denied.returncode == 1 and "key" in denied.stderr.lower()
     assert key not in denied.stderr and key not in denied.stdout
 

@@ -158,9 +158,7 @@ def test_max_tokens_gives_length_finish(client: ChatClient) -> None:
     assert sum(1 for d in deltas if d.content) == 3
 
 
-@pytest.mark.parametrize(
-    "fault", ["crlf", "keepalive", "multiline", "event", "crlf,keepalive,multiline,event"]
-)
+@pytest.mark.parametrize("fault", ["crlf", "keepalive", "multiline", "event", "crlf,keepalive,multiline,event"])
 def test_unusual_but_valid_framing_gives_the_same_reply(replay_server: ReplayServer, fault: str) -> None:
     with ChatClient(replay_server.base_url, api_key_env=None) as plain:
         reference = text(collect(plain.stream_chat(chat("demo-qwen3-field")))[0])
@@ -447,9 +445,7 @@ def test_connect_timeout_on_a_full_listen_queue() -> None:
 
 
 def test_connect_timeout_mapping() -> None:
-    err = error_from_transport(
-        httpx.ConnectTimeout("timed out"), url="http://10.0.0.9:8000/v1", connect_timeout=5.0
-    )
+    err = error_from_transport(httpx.ConnectTimeout("timed out"), url="http://10.0.0.9:8000/v1", connect_timeout=5.0)
     assert err.kind == "connect_timeout"
     assert "5 s" in err.message and "http://10.0.0.9:8000/v1" in err.message
 
@@ -477,9 +473,7 @@ def test_read_timeout_after_headers_and_first_bytes() -> None:
 
 
 def test_read_timeout_mapping_mid_reply_says_partial_kept() -> None:
-    err = error_from_transport(
-        httpx.ReadTimeout("timed out"), url="http://h:8000/v1", read_timeout=600.0, partial=True
-    )
+    err = error_from_transport(httpx.ReadTimeout("timed out"), url="http://h:8000/v1", read_timeout=600.0, partial=True)
     assert err.kind == "read_timeout"
     assert "600 s" in err.message and "middle of the reply" in err.message
     assert "partial text was kept" in err.message
@@ -710,8 +704,7 @@ def sse_bytes(*datas: object, end: str = "clean", eol: str = "\n") -> bytes:
 
 def whole_bytes(status: str, content_type: str, body: bytes) -> bytes:
     return (
-        f"HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {len(body)}\r\n"
-        "connection: close\r\n\r\n"
+        f"HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {len(body)}\r\nconnection: close\r\n\r\n"
     ).encode() + body
 
 
@@ -734,9 +727,7 @@ def test_finish_reason_without_done_is_complete() -> None:
 
 
 def test_finish_reason_then_cut_connection_is_complete() -> None:
-    _deltas, err, stream = raw_stream(
-        sse_bytes(chunk_of({"content": "hi"}), chunk_of({}, "length"), end="cut")
-    )
+    _deltas, err, stream = raw_stream(sse_bytes(chunk_of({"content": "hi"}), chunk_of({}, "length"), end="cut"))
     assert err is None
     assert stream.finish_reason == "length"
 
@@ -750,9 +741,7 @@ def test_done_without_finish_then_cut_like_llama_cpp_python_interrupt() -> None:
 
 
 def test_cut_without_finish_or_done_is_broken() -> None:
-    deltas, err, _ = raw_stream(
-        sse_bytes(chunk_of({"content": "par"}), chunk_of({"content": "tial"}), end="cut")
-    )
+    deltas, err, _ = raw_stream(sse_bytes(chunk_of({"content": "par"}), chunk_of({"content": "tial"}), end="cut"))
     assert err is not None and err.kind == "broken"
     assert text(deltas) == ("", "partial")
 
@@ -824,9 +813,7 @@ def test_server_that_ignores_stream_true_answers_json() -> None:
     body = json.dumps(
         {
             "model": "m",
-            "choices": [
-                {"message": {"content": "whole", "reasoning_content": "why"}, "finish_reason": "stop"}
-            ],
+            "choices": [{"message": {"content": "whole", "reasoning_content": "why"}, "finish_reason": "stop"}],
             "usage": {"total_tokens": 5},
         }
     ).encode()

@@ -24,8 +24,6 @@ def test_probe_of_a_closed_port_is_none():
 
 
 def test_find_local_servers_keeps_only_the_live_ones(replay_server):
-    candidates = (("Replay", replay_server.base_url),) + tuple(
-        (f"closed{i}", _closed_port_url()) for i in range(4)
-    )
+    candidates = (("Replay", replay_server.base_url), *((f"closed{i}", _closed_port_url()) for i in range(4)))
     found = find_local_servers(candidates, timeout=0.8)
     assert [f.name for f in found] == ["Replay"]

@@ -43,9 +43,7 @@ def _turn(**kw) -> AssistantTurn:
     return AssistantTurn(**base)
 
 
-def _conv(
-    *turns: AssistantTurn, title: str = "Tides & moons", prompt: str = "Why are there tides?"
-) -> Conversation:
+def _conv(*turns: AssistantTurn, title: str = "Tides & moons", prompt: str = "Why are there tides?") -> Conversation:
     messages: list[Message] = []
     for turn in turns or (_turn(),):
         messages.append(Message(role="user", content=prompt, created_at=T0))
@@ -138,9 +136,7 @@ def test_markdown_notes_and_cut_off_reasoning() -> None:
 
 def test_markdown_reasoning_cannot_break_out_of_details() -> None:
     """Render the export the way a permissive previewer would (raw HTML on) and check the result."""
-    evil = (
-        f"Consider this.\n\n</details>\n\n{XSS_SCRIPT}\n\n{XSS_IMG}\n\n<details open>\nstill thinking & more"
-    )
+    evil = f"Consider this.\n\n</details>\n\n{XSS_SCRIPT}\n\n{XSS_IMG}\n\n<details open>\nstill thinking & more"
     md = to_markdown(_conv(_turn(reasoning=evil, answer="Final.")))
     assert md.count("</details>") == 1
     assert md.count("<details>") == 1
@@ -203,9 +199,7 @@ def test_html_links_only_web_and_mail() -> None:
         "![tracker](https://tracker.example/pixel.png) ![inline](data:image/png;base64,AAAA) "
         "<https://auto.example/> [data](data:text/html;base64,PHNjcmlwdD4=)"
     )
-    tree = Tree(
-        to_html(_conv(_turn(answer=answer, reasoning="[r](javascript:alert(2)) [s](https://r.example)")))
-    )
+    tree = Tree(to_html(_conv(_turn(answer=answer, reasoning="[r](javascript:alert(2)) [s](https://r.example)"))))
     _assert_inert(tree)
     hrefs = [attrs.get("href") for tag, attrs in tree.elements if "href" in attrs]
     assert all(tag == "a" for tag, attrs in tree.elements if "href" in attrs)
@@ -266,9 +260,7 @@ def _rich_conversation() -> Conversation:
                     status="error",
                     cut_off=True,
                     finish_reason="length",
-                    error=ErrorInfo(
-                        kind="http", message="Bad gateway", status=502, server_message="upstream"
-                    ),
+                    error=ErrorInfo(kind="http", message="Bad gateway", status=502, server_message="upstream"),
                 ),
             ),
             Message(id="a3", role="assistant", content="plain assistant text without a turn", created_at=T0),
@@ -303,9 +295,7 @@ def test_json_without_reasoning() -> None:
 
 
 def test_json_drops_credentials() -> None:
-    turn = _turn(
-        request_params={"model": "m", "api_key": "sk-SECRET", "headers": {"Authorization": "Bearer t"}}
-    )
+    turn = _turn(request_params={"model": "m", "api_key": "sk-SECRET", "headers": {"Authorization": "Bearer t"}})
     text = to_json(_conv(turn))
     assert "sk-SECRET" not in text and "Bearer t" not in text
     assert from_json(text).messages[1].turn.request_params == {"model": "m", "headers": {}}

@@ -36,9 +36,7 @@ def _live(store: Store, server, model: str, prompt: str = "Is 221 prime?") -> Li
     store.add_message(conv.id, assistant)
     client = ChatClient(server.base_url, api_key_env=None)
     request = {"model": model, "messages": [{"role": "user", "content": prompt}]}
-    return LiveTurn(
-        conversation_id=conv.id, message_id=assistant.id, client=client, request=request, store=store
-    )
+    return LiveTurn(conversation_id=conv.id, message_id=assistant.id, client=client, request=request, store=store)
 
 
 def test_finished_turn_is_saved(store, replay_server):

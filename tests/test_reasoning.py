@@ -53,8 +53,10 @@ def drive(segments: list[Segment] | str, **kw: object) -> tuple[ReasoningSplitte
     for i, (field, text) in enumerate([*segments, ("close", "")]):
         if field == "close":
             events = s.close()
+        elif field == "c":
+            events = s.feed(content=text)
         else:
-            events = s.feed(content=text) if field == "c" else s.feed(reasoning=text)
+            events = s.feed(reasoning=text)
         for e in events:
             if e.kind == "reasoning":
                 rebuilt_r += e.text
@@ -569,9 +571,7 @@ def test_rechunking_never_changes_the_result(data: st.DataObject, assume_open: b
     per_char=st.booleans(),
     options=st.sampled_from([{}, {"assume_open": True}, {"markers": [("<th", "</th")]}]),
 )
-def test_rechunking_random_marker_soup(
-    tokens: list[Segment], cuts: list[int], per_char: bool, options: dict
-) -> None:
+def test_rechunking_random_marker_soup(tokens: list[Segment], cuts: list[int], per_char: bool, options: dict) -> None:
     """Arbitrary marker soup (with the growth invariants checked inside drive) is chunking-independent."""
     if per_char:
         cuts = list(range(1, sum(len(t) for _, t in tokens)))

@@ -136,9 +136,7 @@ def test_paths_without_v1_and_single_model(srv: ReplayServer) -> None:
     root = f"http://127.0.0.1:{srv.port}"
     assert httpx.get(f"{root}/models").json()["data"][0]["id"] == "demo-r1"
     assert httpx.get(f"{root}/v1/models/demo-kimi").json()["id"] == "demo-kimi"
-    r = httpx.post(
-        f"{root}/chat/completions", json=body("demo-v3", "Write a haiku about autumn rain.", False)
-    )
+    r = httpx.post(f"{root}/chat/completions", json=body("demo-v3", "Write a haiku about autumn rain.", False))
     assert r.json()["choices"][0]["message"]["content"].startswith("Cold rain")
 
 
@@ -270,9 +268,7 @@ def test_captures_replay_verbatim(
 
 
 def test_interrupted_capture_has_no_finish_chunk(client: httpx.Client) -> None:
-    r = client.post(
-        "/chat/completions", json=body("demo-gemma", "Write a very long story about prime numbers.")
-    )
+    r = client.post("/chat/completions", json=body("demo-gemma", "Write a very long story about prime numbers."))
     chunks = data_of(r.text)
     assert chunks[-1] == "[DONE]"
     assert all(c["choices"][0]["finish_reason"] is None for c in chunks[:-1])
@@ -309,9 +305,7 @@ def test_structured_dialects_are_not_rewritten(traces: dict[str, Trace]) -> None
 
 
 def test_prompt_match_is_trimmed_and_case_insensitive(client: httpx.Client, srv: ReplayServer) -> None:
-    r = client.post(
-        "/chat/completions", json=body("demo-r1", "  tell me ONE truly novel insight about humans.\n")
-    )
+    r = client.post("/chat/completions", json=body("demo-r1", "  tell me ONE truly novel insight about humans.\n"))
     assert r.status_code == 200
     assert finished(srv).trace == "scene-novel-insight"
 
@@ -354,9 +348,7 @@ def test_max_tokens_cuts_inside_reasoning(client: httpx.Client, srv: ReplayServe
 
 
 def test_max_tokens_non_streaming(client: httpx.Client) -> None:
-    r = client.post(
-        "/chat/completions", json=body("demo-reasoning-field", SCENE, stream=False, max_tokens=20)
-    )
+    r = client.post("/chat/completions", json=body("demo-reasoning-field", SCENE, stream=False, max_tokens=20))
     choice = r.json()["choices"][0]
     assert choice["finish_reason"] == "length"
     assert choice["message"]["reasoning"].startswith("Okay, so") and choice["message"]["content"] == ""
@@ -407,9 +399,7 @@ def test_non_streaming_message_per_dialect(client: httpx.Client) -> None:
 
 @pytest.mark.parametrize("code", [400, 401, 403, 404, 429, 500, 502, 503])
 def test_fault_status(client: httpx.Client, code: int) -> None:
-    r = client.post(
-        "/chat/completions", json=body("demo-r1", MULTIPLY), headers={"X-Replay-Fault": f"status={code}"}
-    )
+    r = client.post("/chat/completions", json=body("demo-r1", MULTIPLY), headers={"X-Replay-Fault": f"status={code}"})
     assert r.status_code == code
     assert r.headers["content-type"] == "application/json"
     err = r.json()["error"]
@@ -418,9 +408,7 @@ def test_fault_status(client: httpx.Client, code: int) -> None:
 
 
 def test_fault_html(client: httpx.Client) -> None:
-    r = client.post(
-        "/chat/completions", json=body("demo-r1", MULTIPLY), headers={"X-Replay-Fault": "html=502"}
-    )
+    r = client.post("/chat/completions", json=body("demo-r1", MULTIPLY), headers={"X-Replay-Fault": "html=502"})
     assert r.status_code == 502
     assert r.headers["content-type"].startswith("text/html")
     assert "<h1>502 Bad Gateway</h1>" in r.text
@@ -429,9 +417,7 @@ def test_fault_html(client: httpx.Client) -> None:
 def test_fault_delay_is_silence_before_the_status_line(srv: ReplayServer) -> None:
     with httpx.Client(base_url=srv.base_url, timeout=20) as c:
         t0 = time.monotonic()
-        r = c.post(
-            "/chat/completions", json=body("demo-r1", MULTIPLY), headers={"X-Replay-Fault": "delay=0.4"}
-        )
+        r = c.post("/chat/completions", json=body("demo-r1", MULTIPLY), headers={"X-Replay-Fault": "delay=0.4"})
         assert r.status_code == 200
         assert time.monotonic() - t0 >= 0.4
     # the delay really is before the headers: a shorter read timeout fails before any response
@@ -442,9 +428,7 @@ def test_fault_delay_is_silence_before_the_status_line(srv: ReplayServer) -> Non
         c.post("/chat/completions", json=body("demo-r1", MULTIPLY), headers={"X-Replay-Fault": "delay=1"})
 
 
-def read_until_error(
-    client: httpx.Client, payload: dict[str, Any], fault: str
-) -> tuple[str, Exception | None]:
+def read_until_error(client: httpx.Client, payload: dict[str, Any], fault: str) -> tuple[str, Exception | None]:
     """Stream a response and keep what arrived before any transport error."""
     got: list[str] = []
     error: Exception | None = None
@@ -495,9 +479,7 @@ def test_fault_disconnect_via_model_suffix(client: httpx.Client, srv: ReplayServ
 
 
 def test_fault_malformed_line(client: httpx.Client, traces: dict[str, Trace]) -> None:
-    r = client.post(
-        "/chat/completions", json=body("demo-r1", MULTIPLY), headers={"X-Replay-Fault": "malformed=2"}
-    )
+    r = client.post("/chat/completions", json=body("demo-r1", MULTIPLY), headers={"X-Replay-Fault": "malformed=2"})
     chunks = data_of(r.text)
     broken = [c for c in chunks if isinstance(c, str) and c != "[DONE]"]
     assert broken == ['{"choices": [{"delta": {"content": ']
@@ -507,9 +489,7 @@ def test_fault_malformed_line(client: httpx.Client, traces: dict[str, Trace]) ->
 
 
 def test_fault_error_event(client: httpx.Client, srv: ReplayServer) -> None:
-    r = client.post(
-        "/chat/completions", json=body("demo-r1", MULTIPLY), headers={"X-Replay-Fault": "error_event=4"}
-    )
+    r = client.post("/chat/completions", json=body("demo-r1", MULTIPLY), headers={"X-Replay-Fault": "error_event=4"})
     assert r.status_code == 200
     chunks = data_of(r.text)
     assert chunks[-1]["error"]["type"] == "server_error" and chunks[-1]["error"]["message"]
@@ -540,9 +520,7 @@ def test_fault_reject_stream_options(client: httpx.Client) -> None:
     assert client.post("/chat/completions", json=body("demo-r1", MULTIPLY), headers=hdr).status_code == 200
 
 
-@pytest.mark.parametrize(
-    "fault", ["crlf", "keepalive", "multiline", "event", "crlf,multiline,event,keepalive"]
-)
+@pytest.mark.parametrize("fault", ["crlf", "keepalive", "multiline", "event", "crlf,multiline,event,keepalive"])
 def test_framing_faults_keep_the_same_data(client: httpx.Client, fault: str) -> None:
     plain = client.post("/chat/completions", json=body("demo-r1", MULTIPLY)).text
     r = client.post("/chat/completions", json=body("demo-r1", MULTIPLY), headers={"X-Replay-Fault": fault})
@@ -550,8 +528,7 @@ def test_framing_faults_keep_the_same_data(client: httpx.Client, fault: str) -> 
 
     def strip_ids(chunks: list[Any]) -> list[Any]:
         return [
-            {k: v for k, v in c.items() if k not in ("id", "created")} if isinstance(c, dict) else c
-            for c in chunks
+            {k: v for k, v in c.items() if k not in ("id", "created")} if isinstance(c, dict) else c for c in chunks
         ]
 
     assert strip_ids(data_of(raw)) == strip_ids(data_of(plain))
@@ -583,9 +560,7 @@ def test_fault_sources_and_precedence(client: httpx.Client) -> None:
         r = c.post("/chat/completions", json=body("demo-r1", MULTIPLY), headers={"X-Replay-Fault": ""})
         assert r.status_code == 200
         assert c.get("/models").status_code == 503
-    r = client.post(
-        "/chat/completions", json=body("demo-r1", MULTIPLY), headers={"X-Replay-Fault": "explode"}
-    )
+    r = client.post("/chat/completions", json=body("demo-r1", MULTIPLY), headers={"X-Replay-Fault": "explode"})
     assert r.status_code == 400 and "explode" in r.json()["error"]["message"]
 
 

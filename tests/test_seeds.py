@@ -148,9 +148,7 @@ def test_converted_captures_are_all_there(traces: dict[str, Trace]) -> None:
 
 def test_markers_are_split_across_deltas_in_hand_written_traces(traces: dict[str, Trace]) -> None:
     scene = traces["scene-novel-insight"]
-    assert all(
-        "<think>" not in (d.content or "") and "</think>" not in (d.content or "") for d in scene.deltas
-    )
+    assert all("<think>" not in (d.content or "") and "</think>" not in (d.content or "") for d in scene.deltas)
     harmony = traces["harmony-cat-name"]
     assert all("<|channel|>" not in (d.content or "") for d in harmony.deltas)
 
@@ -254,9 +252,7 @@ def test_a_minimal_trace_parses(tmp_path: Path) -> None:
         (HEADER, {"dt": 0, "content": 3}, "at least one"),
     ],
 )
-def test_bad_traces_are_rejected_with_the_line(
-    tmp_path: Path, header: dict, delta: dict, message: str
-) -> None:
+def test_bad_traces_are_rejected_with_the_line(tmp_path: Path, header: dict, delta: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message) as info:
         parse_trace(write(tmp_path, [header, delta]))
     assert "t.jsonl:" in str(info.value)

@@ -17,9 +17,7 @@ def decode_all(chunks: list[bytes]) -> tuple[list[ServerSentEvent], SSEDecoder]:
     return events, dec
 
 
-def ev(
-    data: str, event: str | None = None, id: str | None = None, retry: int | None = None
-) -> ServerSentEvent:
+def ev(data: str, event: str | None = None, id: str | None = None, retry: int | None = None) -> ServerSentEvent:
     return ServerSentEvent(event=event, data=data, id=id, retry=retry)
 
 
@@ -197,9 +195,7 @@ def test_real_capture_decodes_to_json_events() -> None:
 
 _fields = st.sampled_from([b"data", b"event", b"id", b"retry", b"", b"dat", b"x"])
 _values = st.one_of(
-    st.text(alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=["Cs"])).map(
-        lambda s: s.encode()
-    ),
+    st.text(alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=["Cs"])).map(lambda s: s.encode()),
     st.binary(max_size=8).filter(lambda b: b"\r" not in b and b"\n" not in b),
     st.sampled_from([b"1000", b"[DONE]", b'{"a": "\xc3\xa9"}']),
 )

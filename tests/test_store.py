@@ -62,9 +62,7 @@ def _turn(**kw) -> AssistantTurn:
         status="done",
         finish_reason="stop",
         timings=Timings(first_byte=0.1, reasoning_start=0.2, reasoning_end=3.4, answer_start=3.5, end=4.0),
-        usage=Usage(
-            prompt_tokens=10, reasoning_tokens=20, answer_tokens=5, total_tokens=35, approximate=False
-        ),
+        usage=Usage(prompt_tokens=10, reasoning_tokens=20, answer_tokens=5, total_tokens=35, approximate=False),
         request_params={"model": "qwen3-8b", "temperature": 0.6},
     )
     base.update(kw)
@@ -80,9 +78,7 @@ def _raw(path: Path) -> sqlite3.Connection:
 
 def test_default_db_path_per_platform() -> None:
     home = "/home/ann"
-    assert default_db_path("linux", {"HOME": home}) == Path(
-        "/home/ann/.local/share/reasoning-viewer/conversations.db"
-    )
+    assert default_db_path("linux", {"HOME": home}) == Path("/home/ann/.local/share/reasoning-viewer/conversations.db")
     assert default_db_path("linux", {"HOME": home, "XDG_DATA_HOME": "/data"}) == Path(
         "/data/reasoning-viewer/conversations.db"
     )
@@ -93,9 +89,9 @@ def test_default_db_path_per_platform() -> None:
     assert default_db_path("darwin", {"HOME": home}) == Path(
         "/home/ann/Library/Application Support/reasoning-viewer/conversations.db"
     )
-    assert default_db_path(
-        "win32", {"USERPROFILE": "C:/Users/ann", "APPDATA": "C:/Users/ann/AppData/Roaming"}
-    ) == (Path("C:/Users/ann/AppData/Roaming/reasoning-viewer/conversations.db"))
+    assert default_db_path("win32", {"USERPROFILE": "C:/Users/ann", "APPDATA": "C:/Users/ann/AppData/Roaming"}) == (
+        Path("C:/Users/ann/AppData/Roaming/reasoning-viewer/conversations.db")
+    )
     assert default_db_path("linux", {"HOME": home, "REASONING_VIEWER_DB": "/tmp/x.db"}) == Path("/tmp/x.db")
 
 
@@ -354,9 +350,7 @@ def test_upgrade_from_v1(db_path: Path) -> None:
         ("c1", "a1", 1, "assistant", "", turn.model_dump_json()),
         ("c1", "a2", 2, "assistant", "legacy plain answer about reefs", None),
     ]
-    raw.executemany(
-        "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, '2024-01-02T03:04:05.000000+00:00')", rows
-    )
+    raw.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, '2024-01-02T03:04:05.000000+00:00')", rows)
     raw.close()
 
     with Store(db_path) as s:
@@ -515,9 +509,7 @@ def _rich_conversation() -> Conversation:
                 created_at=t0,
                 turn=_turn(
                     status="error",
-                    error=ErrorInfo(
-                        kind="http", message="Server said 500", status=500, server_message="boom"
-                    ),
+                    error=ErrorInfo(kind="http", message="Server said 500", status=500, server_message="boom"),
                     cut_off=True,
                     usage=Usage(),
                     timings=Timings(started_at=t0),

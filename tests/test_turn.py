@@ -122,9 +122,7 @@ def test_tokens_per_second_uses_time_after_first_token():
 
 
 def test_safe_params_drop_messages_and_secrets():
-    params = safe_params(
-        {"model": "m", "messages": [1], "api_key": "sk-x", "headers": {"a": 1}, "max_tokens": 5}
-    )
+    params = safe_params({"model": "m", "messages": [1], "api_key": "sk-x", "headers": {"a": 1}, "max_tokens": 5})
     assert params == {"model": "m", "max_tokens": 5}
 
 
@@ -146,9 +144,7 @@ def test_run_turn_streams_a_real_reply(replay_server):
 
 def test_run_turn_keeps_partial_text_when_the_connection_breaks(replay_server):
     with ChatClient(replay_server.base_url, api_key_env=None) as client:
-        rec = run_turn(
-            client, {"model": "demo-r1+disconnect=20", "messages": [{"role": "user", "content": "hi"}]}
-        )
+        rec = run_turn(client, {"model": "demo-r1+disconnect=20", "messages": [{"role": "user", "content": "hi"}]})
     turn = rec.snapshot()
     assert turn.error is not None and turn.status == "error"
     assert turn.reasoning or turn.answer

@@ -211,9 +211,7 @@ def _inline(spec: Spec) -> list[tuple[str, str]]:
     text = {
         "think": f"<think>\n{r}\n</think>\n\n{a}",
         "prefilled": f"{r}\n</think>\n\n{a}",
-        "harmony": (
-            f"<|channel|>analysis<|message|>{r}<|end|><|start|>assistant<|channel|>final<|message|>{a}"
-        ),
+        "harmony": (f"<|channel|>analysis<|message|>{r}<|end|><|start|>assistant<|channel|>final<|message|>{a}"),
         "mistral": f"[THINK]{r}[/THINK]{a}",
         "plain": a,
     }[spec.dialect]

@@ -60,8 +60,7 @@ def _check(rng: random.Random, n: int) -> str:
 
 
 _ASIDES = [
-    "Hmm, let me make sure I'm not drifting now that I'm at {n}. The condition is n² ≡ −1, which is "
-    "12, modulo {m}.",
+    "Hmm, let me make sure I'm not drifting now that I'm at {n}. The condition is n² ≡ −1, which is 12, modulo {m}.",
     "Wait, I should double-check the last hit: {h}² + 1 = {v}, and {v} / {m} = {q}. Yes, that holds.",
     "So far the hits are {hits}. The gaps keep alternating between 3 and 10.",
     "Alternatively, I could just trust the residue pattern from here, past {n}, but the user asked me "

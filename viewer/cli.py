@@ -70,9 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"app port (default {DEFAULT_PORT})")
     _add_endpoint_flags(parser, required=False)
     parser.add_argument("--db", help="SQLite file for conversations (default: in your user data directory)")
-    parser.add_argument(
-        "--demo", action="store_true", help="use the built-in replay server instead of a real endpoint"
-    )
+    parser.add_argument("--demo", action="store_true", help="use the built-in replay server instead of a real endpoint")
     sub = parser.add_subparsers(dest="command")
 
     ask = sub.add_parser("ask", help="ask one question and stream the reply to the terminal")
@@ -82,9 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--max-tokens", type=int, help="token budget for reasoning + answer")
     ask.add_argument("--temperature", type=float)
     ask.add_argument("--reasoning-effort", choices=["none", "minimal", "low", "medium", "high"])
-    ask.add_argument(
-        "--json", action="store_true", help="print one JSON object at the end, nothing while streaming"
-    )
+    ask.add_argument("--json", action="store_true", help="print one JSON object at the end, nothing while streaming")
     ask.add_argument("--connect-timeout", type=float, default=5.0, help="seconds (default 5)")
     ask.add_argument(
         "--read-timeout",
@@ -163,8 +159,7 @@ def _ask(args: argparse.Namespace) -> int:
         return 130
     if turn.reasoning_cut_by_budget:
         print(
-            "reasoning-viewer: the token budget ran out while the model was still thinking; "
-            "raise --max-tokens.",
+            "reasoning-viewer: the token budget ran out while the model was still thinking; raise --max-tokens.",
             file=sys.stderr,
         )
     return 0

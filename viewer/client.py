@@ -84,9 +84,7 @@ def normalize_base_url(url: str) -> str:
     """Canonical base URL: scheme + host + path without trailing slash; `/v1` only if the path was empty."""
     raw = (url or "").strip()
     if not raw:
-        raise ViewerError(
-            "invalid_url", "No base URL was given. Use something like http://localhost:8000/v1."
-        )
+        raise ViewerError("invalid_url", "No base URL was given. Use something like http://localhost:8000/v1.")
     if any(c.isspace() for c in raw):
         raise ViewerError(
             "invalid_url",
@@ -231,8 +229,7 @@ class ChatClient:
             where = response.headers.get("location", "another address")
             return ViewerError(
                 "not_found_path",
-                f"The server redirected the request to {where} (HTTP {status}). Use that address as the "
-                "base URL.",
+                f"The server redirected the request to {where} (HTTP {status}). Use that address as the base URL.",
                 status=status,
             )
         available: list[str] | None = None
@@ -269,9 +266,7 @@ class ChatClient:
         try:
             return _loads(raw)
         except ValueError:
-            raise non_json_error(
-                response.status_code, raw, response.headers, base_url=self.base_url
-            ) from None
+            raise non_json_error(response.status_code, raw, response.headers, base_url=self.base_url) from None
 
     # -- public calls ------------------------------------------------------------------------------
 
@@ -535,9 +530,7 @@ class ChatStream:
         try:
             payload = _loads(raw)
         except ValueError:
-            raise non_json_error(
-                response.status_code, raw, response.headers, base_url=self._client.base_url
-            ) from None
+            raise non_json_error(response.status_code, raw, response.headers, base_url=self._client.base_url) from None
         if isinstance(payload, dict) and payload.get("error"):
             raise self._stream_error(payload)
         choices = payload.get("choices") if isinstance(payload, dict) else None
@@ -616,8 +609,7 @@ class ChatStream:
         if self.finish_reason is None:
             raise ViewerError(
                 "cut_off",
-                "The reply was cut off: the stream ended without a finish reason or [DONE]. "
-                "The partial text was kept.",
+                "The reply was cut off: the stream ended without a finish reason or [DONE]. The partial text was kept.",
             )
 
     def _to_delta(self, event: str | None, data: str) -> Delta | None:
@@ -671,12 +663,7 @@ class ChatStream:
                 if type(content) is not str:
                     self.malformed_chunks += 1
                     return None
-                if (
-                    "reasoning_content" in d
-                    or "reasoning" in d
-                    or "thinking" in d
-                    or "reasoning_details" in d
-                ):
+                if "reasoning_content" in d or "reasoning" in d or "thinking" in d or "reasoning_details" in d:
                     reasoning = _merge_reasoning(d)
             finish = c0.get("finish_reason") or None
             if finish is not None:

@@ -57,9 +57,7 @@ KINDS = frozenset(
     }
 )
 
-LOCAL_SERVERS_HINT = (
-    "Usual local servers: Ollama :11434, LM Studio :1234, vLLM :8000, llama.cpp :8080, SGLang :30000."
-)
+LOCAL_SERVERS_HINT = "Usual local servers: Ollama :11434, LM Studio :1234, vLLM :8000, llama.cpp :8080, SGLang :30000."
 EMPTY_STREAM_MESSAGE = (
     "The server sent an empty stream. llama.cpp-based servers do this when the prompt exceeds the context "
     "window (context overflow): shorten the conversation or raise --ctx-size."
@@ -98,9 +96,7 @@ class ViewerError(Exception):
 
     def to_info(self) -> ErrorInfo:
         """The storable form (the UI keeps it on the turn, the store saves it)."""
-        return ErrorInfo(
-            kind=self.kind, message=self.message, status=self.status, server_message=self.server_message
-        )
+        return ErrorInfo(kind=self.kind, message=self.message, status=self.status, server_message=self.server_message)
 
 
 def one_line(text: str, limit: int = _MAX_LINE) -> str:
@@ -187,8 +183,7 @@ def error_from_transport(
         if any(isinstance(e, ConnectionRefusedError) for e in chain) or "refused" in detail.lower():
             return ViewerError(
                 "connect",
-                f"Could not connect to {url} (connection refused). Is the server running? "
-                + LOCAL_SERVERS_HINT,
+                f"Could not connect to {url} (connection refused). Is the server running? " + LOCAL_SERVERS_HINT,
             )
         if any(isinstance(e, ssl.SSLCertVerificationError) for e in chain):
             return ViewerError(
@@ -442,8 +437,7 @@ def non_json_error(status: int, body: bytes, headers: Mapping[str, str], *, base
     what = f": {sample}" if sample else " (the body was empty)"
     return ViewerError(
         "non_json",
-        f"The server answered HTTP {status} with something that is not JSON{what}. Check the base URL "
-        f"{base_url}.",
+        f"The server answered HTTP {status} with something that is not JSON{what}. Check the base URL {base_url}.",
         status=status,
         server_message=body.decode("utf-8", "replace")[:_MAX_SERVER_MESSAGE] or None,
     )

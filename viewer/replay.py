@@ -150,9 +150,7 @@ def _section_end(text: str, dialect: str) -> int:
 
 def _split(trace: Trace) -> _Split:
     if trace.dialect in FIELD_DIALECTS:
-        items = [
-            (d.dt, (d.reasoning_content or "") + (d.reasoning or ""), d.content or "") for d in trace.deltas
-        ]
+        items = [(d.dt, (d.reasoning_content or "") + (d.reasoning or ""), d.content or "") for d in trace.deltas]
         return _Split(any(r for _, r, _ in items), items)
     text = trace.text("content")
     if trace.dialect == "plain":
@@ -660,9 +658,7 @@ class _Handler(BaseHTTPRequestHandler):
             "object": "chat.completion",
             "created": int(time.time()),
             "model": model,
-            "choices": [
-                {"index": 0, "message": message, "logprobs": None, "finish_reason": finish or "stop"}
-            ],
+            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish or "stop"}],
             "usage": usage,
         }
         self._json(200, payload)
@@ -723,8 +719,7 @@ class _Handler(BaseHTTPRequestHandler):
         # like disconnect=30 always breaks the stream, whichever trace the prompt picked.
         last = len(deltas)
         malformed, error_event, disconnect = (
-            None if n is None else min(n, last)
-            for n in (fault.malformed, fault.error_event, fault.disconnect)
+            None if n is None else min(n, last) for n in (fault.malformed, fault.error_event, fault.disconnect)
         )
         t0 = time.monotonic()
         due = 0.0
@@ -786,9 +781,7 @@ def _message_text(message: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(
-            p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
-        )
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
     return ""
 
 
@@ -925,9 +918,7 @@ class ReplayServer:
         with self._cond:
             ok = self._cond.wait_for(lambda: sum(r.finished for r in self.requests) >= count, timeout)
             if not ok:
-                raise TimeoutError(
-                    f"only {sum(r.finished for r in self.requests)} of {count} requests finished"
-                )
+                raise TimeoutError(f"only {sum(r.finished for r in self.requests)} of {count} requests finished")
             return [r for r in self.requests if r.finished]
 
     # --- content ------------------------------------------------------------------------------
@@ -975,9 +966,7 @@ def serve_forever(
     ``ready`` is called with the server once it listens (its ``base_url`` knows the real port when
     ``port`` is 0); calling ``stop()`` on it from another thread ends this function.
     """
-    server = ReplayServer(
-        host, port, speed, seeds_dir=seeds_dir, fault=fault, api_key=api_key, verbose=verbose
-    )
+    server = ReplayServer(host, port, speed, seeds_dir=seeds_dir, fault=fault, api_key=api_key, verbose=verbose)
     print(
         f"Replay server on {server.base_url} (speed {speed:g}) — models: {', '.join(server.model_ids)}",
         file=sys.stderr,

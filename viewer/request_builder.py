@@ -49,9 +49,7 @@ def parse_extra_json(text: str) -> dict:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SettingsError(
-            f"Extra request JSON is not valid JSON: {exc.msg} at line {exc.lineno}."
-        ) from None
+        raise SettingsError(f"Extra request JSON is not valid JSON: {exc.msg} at line {exc.lineno}.") from None
     if not isinstance(value, dict):
         raise SettingsError('Extra request JSON must be an object, e.g. {"top_k": 20}.')
     return value

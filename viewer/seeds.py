@@ -179,9 +179,7 @@ def parse_trace(path: Path) -> Trace:
             raise _fail(path, lineno, "dt must be a number ≥ 0")
         texts = {k: obj[k] for k in _DELTA_TEXT_KEYS if k in obj}
         if not texts or not all(isinstance(v, str) for v in texts.values()):
-            raise _fail(
-                path, lineno, "a delta needs at least one string of content/reasoning_content/reasoning"
-            )
+            raise _fail(path, lineno, "a delta needs at least one string of content/reasoning_content/reasoning")
         deltas.append(TraceDelta(dt=float(dt), **texts))
     if not deltas:
         raise _fail(path, 1, "a trace needs at least one delta")

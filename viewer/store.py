@@ -169,8 +169,7 @@ def scrub_secrets(value: Any) -> Any:
         return {
             k: scrub_secrets(v)
             for k, v in value.items()
-            if not (isinstance(k, str) and re.sub(r"[\s_-]", "", k.lower()) in _SECRET_KEYS)
-            and not _is_bearer(v)
+            if not (isinstance(k, str) and re.sub(r"[\s_-]", "", k.lower()) in _SECRET_KEYS) and not _is_bearer(v)
         }
     if isinstance(value, (list, tuple)):
         return [scrub_secrets(v) for v in value if not _is_bearer(v)]
@@ -273,9 +272,7 @@ class Store:
         self._lock = threading.RLock()
         self._last_ts: datetime | None = None
         # isolation_level=None: no implicit BEGINs; transactions are explicit so that their extent is visible.
-        self._conn = sqlite3.connect(
-            str(self.path), timeout=timeout_s, check_same_thread=False, isolation_level=None
-        )
+        self._conn = sqlite3.connect(str(self.path), timeout=timeout_s, check_same_thread=False, isolation_level=None)
         try:
             self._conn.execute("PRAGMA journal_mode=WAL")
             # NORMAL is the recommended pairing with WAL: never corrupts, may lose the last commit on power
@@ -370,9 +367,7 @@ class Store:
         return now
 
     def _touch(self, conn: sqlite3.Connection, conv_id: str) -> None:
-        cur = conn.execute(
-            "UPDATE conversations SET updated_at = ? WHERE id = ?", (_iso(self._now()), conv_id)
-        )
+        cur = conn.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (_iso(self._now()), conv_id))
         if cur.rowcount == 0:
             raise UnknownConversation(conv_id)
 
@@ -539,8 +534,7 @@ class Store:
         turn_json = _turn_json(turn)
         with self._lock:
             cur = self._conn.execute(
-                "UPDATE messages SET turn_json = ?, reasoning = ?, answer = ?"
-                " WHERE conversation_id = ? AND id = ?",
+                "UPDATE messages SET turn_json = ?, reasoning = ?, answer = ? WHERE conversation_id = ? AND id = ?",
                 (turn_json, turn.reasoning, turn.answer, conv_id, message_id),
             )
             if cur.rowcount == 0:
@@ -554,9 +548,7 @@ class Store:
             ).fetchone()
             if row is None:
                 return 0
-            cur = conn.execute(
-                "DELETE FROM messages WHERE conversation_id = ? AND position >= ?", (conv_id, row[0])
-            )
+            cur = conn.execute("DELETE FROM messages WHERE conversation_id = ? AND position >= ?", (conv_id, row[0]))
             self._touch(conn, conv_id)
             return cur.rowcount
 
@@ -602,10 +594,7 @@ class Store:
         )
         with self._read() as conn:
             rows = conn.execute(sql, {"q": param, "limit": limit}).fetchall()
-        return [
-            SearchHit(cid, title, mid, field, make_snippet(text, query))
-            for cid, title, mid, field, text in rows
-        ]
+        return [SearchHit(cid, title, mid, field, make_snippet(text, query)) for cid, title, mid, field, text in rows]
 
     # -- settings -----------------------------------------------------------------------------------------
 
@@ -619,8 +608,7 @@ class Store:
         text = json.dumps(scrub_secrets(value), ensure_ascii=False)
         with self._write() as conn:
             conn.execute(
-                "INSERT INTO settings (key, value) VALUES (?, ?)"
-                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (key, text),
             )
 

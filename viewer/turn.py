@@ -49,9 +49,7 @@ class TurnRecorder:
     clock: Callable[[], float] = time.monotonic
 
     def __post_init__(self) -> None:
-        self.splitter = ReasoningSplitter(
-            self.options.markers, assume_open=self.options.assume_open, clock=self.clock
-        )
+        self.splitter = ReasoningSplitter(self.options.markers, assume_open=self.options.assume_open, clock=self.clock)
         self.t0 = self.clock()
         self.timings = Timings()
         self._raw: list[str] = []
@@ -229,13 +227,8 @@ class TurnRecorder:
     def snapshot(self) -> AssistantTurn:
         """The turn as it stands now (streaming or finished), as a model to save or render."""
         timings = self.timings.model_copy()
-        if timings.end is None:
-            # Still streaming: durations so far.
-            timings_end = self.clock() - self.t0
-        else:
-            timings_end = timings.end
         if not self.finished:
-            timings.end = timings_end
+            timings.end = self.clock() - self.t0  # still streaming: durations so far
         s = self.splitter
         return AssistantTurn(
             reasoning=s.reasoning,

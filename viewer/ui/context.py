@@ -50,16 +50,12 @@ def get_bootstrap() -> Bootstrap:
         return _demo_bootstrap("Demo mode: replies come from recorded traces (--demo).")
     base_url = os.environ.get("REASONING_VIEWER_BASE_URL") or os.environ.get("OPENAI_BASE_URL")
     if base_url:
-        profile = EndpointProfile(
-            name="Configured", base_url=base_url, api_key_env=key_env, default_model=model
-        )
+        profile = EndpointProfile(name="Configured", base_url=base_url, api_key_env=key_env, default_model=model)
         return Bootstrap([profile], None, None)
     found = find_local_servers()
     if found:
         profiles = [
-            EndpointProfile(
-                name=f.name, base_url=f.base_url, default_model=(f.models[0] if f.models else None)
-            )
+            EndpointProfile(name=f.name, base_url=f.base_url, default_model=(f.models[0] if f.models else None))
             for f in found
         ]
         names = ", ".join(f"{f.name} ({f.base_url})" for f in found)

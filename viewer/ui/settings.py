@@ -46,9 +46,7 @@ class Settings:
             temperature=opt("temperature"),
             top_p=opt("top_p"),
             max_tokens=int(ss["max_tokens"]) if ss.get("use_max_tokens") and ss.get("max_tokens") else None,
-            reasoning_effort=None
-            if ss.get("reasoning_effort", "default") == "default"
-            else ss["reasoning_effort"],
+            reasoning_effort=None if ss.get("reasoning_effort", "default") == "default" else ss["reasoning_effort"],
             thinking=ss.get("thinking", "default"),
             extra_json=ss.get("extra_json", ""),
             history_policy=ss.get("history_policy", "strip"),

@@ -93,9 +93,7 @@ def _profile_editor(store: Store, current: EndpointProfile) -> None:
             elif not base_url.strip().lower().startswith(("http://", "https://")):
                 st.error("The base URL must start with http:// or https://.")
             else:
-                new = EndpointProfile(
-                    name=name.strip(), base_url=base_url.strip(), api_key_env=key_env.strip()
-                )
+                new = EndpointProfile(name=name.strip(), base_url=base_url.strip(), api_key_env=key_env.strip())
                 save_profiles(store, [p for p in saved if p.name != new.name] + [new])
                 st.session_state["profile_name"] = new.name
                 st.rerun()
@@ -116,12 +114,8 @@ def generation_section(store: Store, profile: EndpointProfile, model: str | None
         c2.slider("top_p", 0.0, 1.0, 0.95, 0.01, key="top_p")
         c1, c2 = st.columns([1, 3])
         c1.checkbox("set", key="use_max_tokens")
-        c2.number_input(
-            "max_tokens", min_value=1, max_value=1_000_000, value=4096, step=256, key="max_tokens"
-        )
-        st.number_input(
-            "Read timeout (s)", min_value=5, max_value=7200, value=600, step=30, key="read_timeout"
-        )
+        c2.number_input("max_tokens", min_value=1, max_value=1_000_000, value=4096, step=256, key="max_tokens")
+        st.number_input("Read timeout (s)", min_value=5, max_value=7200, value=600, step=30, key="read_timeout")
     with st.expander("Thinking"):
         st.selectbox("Reasoning effort", ["default", "low", "medium", "high"], key="reasoning_effort")
         st.radio(
@@ -160,9 +154,7 @@ def conversations_section(store: Store, current: Conversation | None) -> None:
         if not hits:
             st.caption("No matches.")
         for hit in hits[:20]:
-            if st.button(
-                f"{hit.title} · {hit.field}: {hit.snippet[:60]}", key=f"hit-{hit.message_id}-{hit.field}"
-            ):
+            if st.button(f"{hit.title} · {hit.field}: {hit.snippet[:60]}", key=f"hit-{hit.message_id}-{hit.field}"):
                 open_conversation(hit.conversation_id)
                 st.rerun()
     st.caption("Conversations")
@@ -190,13 +182,9 @@ def conversations_section(store: Store, current: Conversation | None) -> None:
 def _export(conv: Conversation) -> None:
     include = st.checkbox("Include reasoning", value=True, key="export_reasoning")
     slug = "".join(ch if ch.isalnum() else "-" for ch in conv.title.lower()).strip("-")[:40] or "conversation"
-    st.download_button(
-        "Markdown", lambda: to_markdown(conv, include_reasoning=include), f"{slug}.md", "text/markdown"
-    )
+    st.download_button("Markdown", lambda: to_markdown(conv, include_reasoning=include), f"{slug}.md", "text/markdown")
     st.download_button("HTML", lambda: to_html(conv, include_reasoning=include), f"{slug}.html", "text/html")
-    st.download_button(
-        "JSON", lambda: to_json(conv, include_reasoning=include), f"{slug}.json", "application/json"
-    )
+    st.download_button("JSON", lambda: to_json(conv, include_reasoning=include), f"{slug}.json", "application/json")
 
 
 def _import(store: Store) -> None:

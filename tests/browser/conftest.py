@@ -1,0 +1,73 @@
+"""Fixtures for the browser tests: one app process per module, one Chromium per session, a fresh tab per test.
+
+The app is expensive to start (Streamlit plus the embedded demo server) and the
+machine has two cores, so a module shares one process; tests do not interfere
+because each opens its own tab (its own Streamlit session) and starts a new
+conversation. A test that needs a fresh process (restart) restarts the shared one:
+it keeps its database, which is exactly what that test checks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+
+from tests.browser.harness import AppProcess, launch_chromium
+
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+VIEWPORT = {"width": 1280, "height": 900}
+DEMO_SPEED = "4"  # fast, yet the scene still thinks for ~5 s so the live label visibly ticks
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
+    folder = tmp_path_factory.mktemp("app")
+    proc = AppProcess(folder / "conversations.db", speed=DEMO_SPEED, log=folder / "app.log").start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def playwright_instance() -> Iterator[Playwright]:
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_instance: Playwright) -> Iterator[Browser]:
+    b = launch_chromium(playwright_instance)
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(30_000)
+    pg = context.new_page()
+    try:
+        yield pg
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def shot(page: Page, request: pytest.FixtureRequest) -> Callable[[str], Path]:
+    """`shot("after-stop")` saves tests/browser/screenshots/<test>-after-stop.png (git-ignored)."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    test = re.sub(r"[^A-Za-z0-9_-]+", "-", request.node.name).strip("-")
+
+    def take(label: str) -> Path:
+        path = SCREENSHOTS / f"{test}-{label}.png"
+        page.screenshot(path=path)
+        return path
+
+    return take
