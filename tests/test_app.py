@@ -21,6 +21,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from viewer.export import to_json
 from viewer.models import AssistantTurn, Conversation, Message
 from viewer.replay import ReplayServer
 from viewer.store import Store
@@ -440,7 +441,8 @@ def test_search_finds_text_in_reasoning(server: ReplayServer, store: Store) -> N
     at.sidebar.text_input(key="search").input(MULTIPLY_REASONING_ONLY.upper())
     run(at)
     hits = [b for b in at.sidebar.button if (b.key or "").startswith("hit-")]
-    assert [b.key for b in hits] == [f"hit-{msg.id}-reasoning"]
+    assert len(hits) == 1, [b.label for b in hits]
+    assert hits[0].key.endswith(f"{msg.id}-reasoning")
     assert "reasoning:" in hits[0].label
     hits[0].click()
     run(at)
@@ -461,6 +463,81 @@ def test_export_download_buttons_exist_for_the_open_conversation(server: ReplayS
     labels = [b.label for b in at.get("download_button")]
     assert labels == ["Markdown", "HTML", "JSON"]
     assert at.sidebar.checkbox(key="export_reasoning").value is True
+
+
+def test_import_opens_the_conversation_and_a_bad_file_is_a_clear_error(server: ReplayServer, store: Store) -> None:
+    at = new_app()
+    choose_model(at, "demo-r1")
+    send(at, MULTIPLY)
+    original, _ = finished_turn(at, store)
+    exported = to_json(original).encode()
+    button(at, "New chat").click()
+    run(at)
+
+    at.sidebar.file_uploader(key="import_file").upload("chat.json", exported, "application/json")
+    run(at)
+    button(at, "Import").click()
+    run(at)
+    imported_id = current_id(at)
+    assert imported_id != original.id  # the original is still there, so the copy gets a fresh id
+    imported = store.get_conversation(imported_id)
+    assert [m.content for m in imported.messages if m.role == "user"] == [MULTIPLY]
+    assert imported.messages[-1].turn.reasoning == original.messages[-1].turn.reasoning
+    assert thought_expanders(at) and original.messages[-1].turn.answer in texts(at.main.markdown)
+
+    at.sidebar.file_uploader(key="import_file").upload("bad.json", b"{not json", "application/json")
+    run(at)
+    button(at, "Import").click()
+    run(at)
+    [error] = texts(at.sidebar.error)
+    assert error.startswith("Not a JSON file")
+    assert current_id(at) == imported_id
+    assert len(store.list_conversations()) == 2
+
+
+def test_search_lists_hits_in_two_copies_of_one_conversation(server: ReplayServer, store: Store) -> None:
+    """An imported copy keeps its message ids (they are unique per conversation only)."""
+    at = new_app()
+    choose_model(at, "demo-r1")
+    send(at, MULTIPLY)
+    original, _ = finished_turn(at, store)
+    store.import_conversation(original)
+    run(at)
+    at.sidebar.text_input(key="search").input(MULTIPLY_REASONING_ONLY)
+    run(at)
+    hits = [b for b in at.sidebar.button if (b.key or "").startswith("hit-")]
+    assert len(hits) == 2
+
+
+def test_save_endpoint_selects_it_and_delete_removes_it(server: ReplayServer, store: Store) -> None:
+    at = new_app()
+
+    def fill_form(name: str, base_url: str) -> None:
+        for field in at.sidebar.text_input:
+            if field.label == "Name":
+                field.input(name)
+            elif field.label == "Base URL":
+                field.input(base_url)
+        button(at, "Save endpoint").click()
+        run(at)
+
+    fill_form("my box", "127.0.0.1:9/v1")
+    assert texts(at.sidebar.error) == ["The base URL must start with http:// or https://."]
+    assert store.get_setting(context.PROFILES_KEY) is None
+
+    fill_form("my box", "http://127.0.0.1:9/v1")
+    [saved] = store.get_setting(context.PROFILES_KEY)
+    assert saved["name"] == "my box" and saved["base_url"] == "http://127.0.0.1:9/v1"
+    assert saved["api_key_env"] == "OPENAI_API_KEY"
+    endpoint = at.sidebar.selectbox(key="profile_name")
+    assert endpoint.options == ["Configured", "my box"]
+    assert endpoint.value == "my box", "a newly saved endpoint is selected"
+    assert any("Could not list models" in w for w in texts(at.sidebar.warning))  # nothing on port 9
+
+    button(at, "Delete endpoint 'my box'").click()
+    run(at)
+    assert store.get_setting(context.PROFILES_KEY) == []
+    assert at.sidebar.selectbox(key="profile_name").options == ["Configured"]
 
 
 # -- safety ------------------------------------------------------------------------------------
@@ -536,8 +613,8 @@ def test_bad_extra_request_json_is_a_clear_error(server: ReplayServer, store: St
     send(at, MULTIPLY)
     errors = texts(at.main.error)
     assert len(errors) == 1 and errors[0].startswith("Extra request JSON is not valid JSON"), errors
-    conv = store.get_conversation(current_id(at))
-    assert [m.role for m in conv.messages] == ["user"], "no request, so no assistant message"
+    assert "not sent" in errors[0], "the user is told the prompt was not sent"
+    assert store.list_conversations() == [], "nothing stored: no half-finished exchange is left behind"
     assert not [r for r in server.requests if r.method == "POST"]
 
     at.sidebar.text_area(key="extra_json").input("[1, 2]")

@@ -76,3 +76,15 @@ def test_bad_extra_json_is_a_clear_settings_error(bad):
     with pytest.raises(SettingsError) as err:
         build_request(_conv(), GenerationSettings(model="m", extra_json=bad), "http://h/v1")
     assert "\n" not in str(err.value) and str(err.value)
+
+
+def test_a_failed_exchange_is_left_out_so_roles_keep_alternating():
+    conv = Conversation(
+        messages=[
+            Message(role="user", content="Q1"),
+            Message(role="assistant", turn=AssistantTurn(status="error")),
+            Message(role="user", content="Q2"),
+        ]
+    )
+    req = build_request(conv, GenerationSettings(model="m"), "http://h/v1")
+    assert req["messages"] == [{"role": "user", "content": "Q2"}]

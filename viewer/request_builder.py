@@ -78,9 +78,12 @@ def build_messages(conv: Conversation, settings: GenerationSettings) -> list[dic
         if message.role == "system":
             continue
         if message.role == "assistant":
-            if message.turn is None or not (message.turn.answer or message.turn.reasoning):
-                continue
-            if message.turn.status == "streaming":
+            turn = message.turn
+            if turn is None or turn.status == "streaming" or not (turn.answer or turn.reasoning):
+                # A failed exchange: leave out its prompt too, or the next request has two user
+                # messages in a row, which strict chat templates reject.
+                if messages and messages[-1]["role"] == "user":
+                    messages.pop()
                 continue
         messages.append(history_message(message, settings.history_policy))
     return messages

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from viewer.models import Message
 from viewer.ui import chat, sidebar
 from viewer.ui.context import get_bootstrap, get_registry, get_store
 from viewer.ui.settings import Settings
@@ -61,14 +60,10 @@ def main() -> None:
         if live is not None:
             st.rerun()
     elif prompt:
-        if conv is None:
-            conv = store.create_conversation(endpoint=profile.name, model=model)
-            sidebar.open_conversation(conv.id)
-        store.add_message(conv.id, Message(role="user", content=prompt))
         with st.chat_message("user"):
             st.markdown(prompt)
         # Watch in this same run: the chat input's Stop button belongs to the run that took the prompt.
-        live = chat.start_turn(store.get_conversation(conv.id), settings)
+        live = chat.start_turn(conv, settings, prompt=prompt)
         if live is not None:
             chat.watch_live(live)
 

@@ -20,6 +20,7 @@ from viewer.live import LiveTurn
 from viewer.models import AssistantTurn, Conversation, Message
 from viewer.request_builder import SettingsError, build_request
 from viewer.turn import TurnOptions, tokens_per_second
+from viewer.ui import sidebar
 from viewer.ui.context import prefill_key
 from viewer.ui.live_section import LiveSection
 from viewer.ui.settings import Settings
@@ -154,18 +155,31 @@ def render_conversation(conv: Conversation, live: LiveTurn | None) -> None:
 # -- starting a turn ------------------------------------------------------------------
 
 
-def start_turn(conv: Conversation, settings: Settings, *, max_tokens: int | None = None) -> LiveTurn | None:
-    """Send the conversation as it stands; the new assistant message streams in a background thread."""
+def start_turn(
+    conv: Conversation | None,
+    settings: Settings,
+    *,
+    prompt: str | None = None,
+    max_tokens: int | None = None,
+) -> LiveTurn | None:
+    """Send the conversation (plus `prompt`, if given); the reply streams in a background thread.
+
+    Everything that can be wrong with the settings is checked before anything
+    is stored, so a bad setting never leaves an unanswered prompt behind.
+    """
     store, registry = settings.store, settings.registry
     gen = settings.generation()
     if max_tokens:
         gen.max_tokens = max_tokens
-    if not gen.model:
-        st.error("Choose a model in the sidebar first.")
-        return None
     profile = settings.profile
+    draft = conv.model_copy(deep=True) if conv is not None else Conversation()
+    user = Message(role="user", content=prompt) if prompt is not None else None
+    if user is not None:
+        draft.messages.append(user)
     try:
-        request = build_request(conv, gen, profile.base_url)
+        if not gen.model:
+            raise SettingsError("Choose a model in the sidebar first.")
+        request = build_request(draft, gen, profile.base_url)
         client = ChatClient(
             profile.base_url,
             api_key=settings.session_api_key(),
@@ -173,8 +187,14 @@ def start_turn(conv: Conversation, settings: Settings, *, max_tokens: int | None
             read_timeout=settings.read_timeout,
         )
     except (SettingsError, ValueError) as exc:
-        st.error(str(exc))
+        note = " Your message was not sent; it is still shown above." if user is not None else ""
+        st.error(f"{exc}{note}")
         return None
+    if conv is None:
+        conv = store.create_conversation(endpoint=profile.name, model=gen.model)
+        sidebar.open_conversation(conv.id)
+    if user is not None:
+        store.add_message(conv.id, user)
     assistant = Message(role="assistant", turn=AssistantTurn(model=gen.model, request_params={}))
     store.add_message(conv.id, assistant)
     markers = settings.custom_markers()
@@ -219,22 +239,21 @@ class _ReasoningView:
             self.section = LiveSection(self.slot.container(), label, key=self.key, expanded=True)
             self.paragraph = self.section.container.empty()
 
-    def remove(self) -> None:
-        if self.section is not None:
-            self.slot.empty()
-            self.section = None
-            self.current = ""
-
     def label(self, text: str) -> None:
         if self.section is not None and not self.folded and text != self.section.label:
             self.section.update(label=text)
 
     def add(self, text: str) -> None:
         self.current += text
+        start = 0
         while True:
-            cut = self.current.find("\n\n")
-            if cut < 0 or self.current[:cut].count("```") % 2 == 1:
+            cut = self.current.find("\n\n", start)
+            if cut < 0:
                 break
+            if self.current[:cut].count("```") % 2 == 1:  # inside a code block: look further
+                start = cut + 2
+                continue
+            start = 0
             done, self.current = self.current[:cut], self.current[cut + 2 :].lstrip("\n")
             if done.strip():
                 self.paragraph.markdown(done)

@@ -31,6 +31,8 @@ def open_conversation(conv_id: str | None) -> None:
 def endpoint_section(store: Store, boot: Bootstrap) -> tuple[EndpointProfile, str | None]:
     profiles = all_profiles(store, boot)
     names = [p.name for p in profiles]
+    if "_select_profile" in st.session_state:  # set by the editor; a widget's key can't change after it exists
+        st.session_state["profile_name"] = st.session_state.pop("_select_profile")
     choice = st.selectbox("Endpoint", names, key="profile_name")
     profile = next(p for p in profiles if p.name == choice)
     st.caption(profile.base_url)
@@ -95,7 +97,7 @@ def _profile_editor(store: Store, current: EndpointProfile) -> None:
             else:
                 new = EndpointProfile(name=name.strip(), base_url=base_url.strip(), api_key_env=key_env.strip())
                 save_profiles(store, [p for p in saved if p.name != new.name] + [new])
-                st.session_state["profile_name"] = new.name
+                st.session_state["_select_profile"] = new.name
                 st.rerun()
     if any(p.name == current.name for p in saved) and st.button(f"Delete endpoint '{current.name}'"):
         save_profiles(store, [p for p in saved if p.name != current.name])
@@ -154,7 +156,10 @@ def conversations_section(store: Store, current: Conversation | None) -> None:
         if not hits:
             st.caption("No matches.")
         for hit in hits[:20]:
-            if st.button(f"{hit.title} · {hit.field}: {hit.snippet[:60]}", key=f"hit-{hit.message_id}-{hit.field}"):
+            if st.button(
+                f"{hit.title} · {hit.field}: {hit.snippet[:60]}",
+                key=f"hit-{hit.conversation_id}-{hit.message_id}-{hit.field}",
+            ):
                 open_conversation(hit.conversation_id)
                 st.rerun()
     st.caption("Conversations")
