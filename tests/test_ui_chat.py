@@ -262,10 +262,11 @@ def _live_view_script(pieces, fold_label):
     view = _ReasoningView(st.empty(), key="live-test")
     view.ensure("Thinking… 0s")
     view.label("Thinking… 1s")
-    for piece in pieces:
-        view.add(piece)
+    for i, piece in enumerate(pieces):
+        view.add(piece, now=i / 15)
+    view.flush(len(pieces) / 15, force=True)
     if fold_label:
-        view.fold(fold_label)
+        view.fold(fold_label, now=len(pieces) / 15)
         view.label("Thinking… 9s")  # a late tick must not undo the fold
 
 
@@ -292,3 +293,52 @@ def test_live_reasoning_folds_to_its_final_label() -> None:
     assert section.label == "Thought for 3 seconds"
     assert section.proto.expanded is False
     assert values(section.markdown) == ["A.", "B."]
+
+
+class _Piece:
+    """Stands in for a Streamlit element: keeps what the browser would show and counts what was sent."""
+
+    def __init__(self, sent: list[int]) -> None:
+        self.sent = sent
+        self.text = ""
+
+    def markdown(self, text: str) -> None:
+        self.sent.append(len(text))
+        self.text = text
+
+
+class _Section:
+    def __init__(self) -> None:
+        self.container = self
+        self.pieces: list[_Piece] = []
+        self.sent: list[int] = []
+
+    def empty(self) -> _Piece:
+        self.pieces.append(_Piece(self.sent))
+        return self.pieces[-1]
+
+
+@pytest.mark.parametrize(("chars_per_update", "bound"), [(15, 2.2), (250, 2.2), (2, None)])
+def test_live_reasoning_sends_little_more_than_the_text(chars_per_update: int, bound: float | None) -> None:
+    """At a fast model's pace the re-sent text stays within ~2x the trace; at a slow pace at most one
+    re-send of the short piece being written per second is added (never the whole trace)."""
+    from viewer.ui.chat import PIECE_CHARS, UPDATES_PER_S, _ReasoningView
+
+    paragraph = "Wait, maybe the answer depends on the base case. Let me check it again carefully. " * 12
+    text = "\n\n".join([paragraph] * 20)
+    view = _ReasoningView(None, key="k")
+    section = _Section()
+    view.section = section  # type: ignore[assignment]
+    view.piece = section.empty()
+    updates = 0
+    for i in range(0, len(text), chars_per_update):
+        view.add(text[i : i + chars_per_update], now=updates / UPDATES_PER_S)
+        updates += 1
+    view.flush(1e9, force=True)
+    shown = " ".join(p.text for p in section.pieces)
+    assert shown.split() == text.split(), "every word shown, in order"
+    total = sum(section.sent)
+    seconds = updates / UPDATES_PER_S
+    limit = bound * len(text) if bound else 2 * len(text) + seconds * 2 * PIECE_CHARS
+    assert total <= limit, f"sent {total / len(text):.2f}x the trace"
+    assert max(len(p.text) for p in section.pieces) <= 2 * PIECE_CHARS, "pieces stay short"

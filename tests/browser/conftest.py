@@ -22,6 +22,21 @@ SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 VIEWPORT = {"width": 1280, "height": 900}
 DEMO_SPEED = "4"  # fast, yet the scene still thinks for ~5 s so the live label visibly ticks
 
+# Counts finished script runs in `window.__rvRuns`, from the `data-test-script-state` attribute Streamlit keeps
+# on its root element. Tests wait on it after a widget change: typing a prompt while the rerun of that change
+# is still running makes Streamlit merge both into one run, which is not what a person at human speed does.
+COUNT_RUNS = """
+window.__rvRuns = 0;
+new MutationObserver((mutations) => {
+  for (const m of mutations) {
+    const state = m.target.getAttribute('data-test-script-state');
+    if (state === 'notRunning' && m.oldValue !== 'notRunning') window.__rvRuns++;
+  }
+}).observe(document, {
+  subtree: true, attributes: true, attributeOldValue: true, attributeFilter: ['data-test-script-state'],
+});
+"""
+
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
@@ -52,6 +67,7 @@ def browser(playwright_instance: Playwright) -> Iterator[Browser]:
 def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport=VIEWPORT)
     context.set_default_timeout(30_000)
+    context.add_init_script(COUNT_RUNS)
     pg = context.new_page()
     try:
         yield pg

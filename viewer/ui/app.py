@@ -40,8 +40,9 @@ def main() -> None:
         model=model,
         read_timeout=float(st.session_state.get("read_timeout", 600)),
     )
+    notice = st.empty()  # always present, so the live bubble keeps its place from one run to the next
     if boot.notice and conv is None:
-        st.info(boot.notice)
+        notice.info(boot.notice)
 
     live = registry.running(conv.id) if conv is not None else None
     if live is not None:
@@ -50,7 +51,7 @@ def main() -> None:
         chat.render_conversation(conv, live)
 
     regenerate = st.session_state.pop("regenerate", None)
-    prompt = st.chat_input("Ask anything", submit_mode="stop")
+    prompt = st.chat_input("Ask anything", submit_mode="disable", disabled=live is not None)
     if live is not None:
         chat.watch_live(live)
     elif regenerate and conv is not None:

@@ -13,6 +13,8 @@ Two renderings of an assistant turn live here:
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from viewer.client import ChatClient
@@ -26,6 +28,8 @@ from viewer.ui.live_section import LiveSection
 from viewer.ui.settings import Settings
 
 UPDATES_PER_S = 15
+PIECE_CHARS = 400  # a long paragraph is cut at a sentence end past this, so re-sends stay short
+MESSAGE_OVERHEAD_BYTES = 120  # what a websocket message costs beyond its text, roughly
 STOP_GRACE_S = 0.6
 
 
@@ -115,18 +119,17 @@ def render_turn(msg: Message, *, is_last: bool, live_exists: bool) -> None:
 
 
 def _turn_actions(msg: Message, turn: AssistantTurn, *, is_last: bool, budget: int | None) -> None:
-    cols = st.columns([1, 1, 1, 3])
-    with cols[0]:
+    """Copy on every reply; Regenerate/Retry and the bigger-budget retry on the last one only."""
+    row = st.container(horizontal=True) if is_last else st.container()
+    with row:
         copy = st.toggle("Copy", key=f"copy-{msg.id}", help="Show reasoning and answer with copy buttons")
-    if is_last:
-        with cols[1]:
+        if is_last:
             label = "Retry" if (turn.error or turn.cut_off or turn.stopped) else "Regenerate"
             if st.button(label, key=f"regen-{msg.id}", icon=":material/refresh:"):
                 st.session_state["regenerate"] = {"message_id": msg.id}
                 st.rerun()
-        if turn.reasoning_cut_by_budget:
-            new_budget = (budget or 1024) * 2
-            with cols[2]:
+            if turn.reasoning_cut_by_budget:
+                new_budget = (budget or 1024) * 2
                 if st.button(f"Retry with {new_budget} tokens", key=f"budget-{msg.id}"):
                     st.session_state["regenerate"] = {"message_id": msg.id, "max_tokens": new_budget}
                     st.rerun()
@@ -224,45 +227,72 @@ def start_turn(
 
 
 class _ReasoningView:
-    """The thinking section of a live turn: gains one Markdown element per finished paragraph."""
+    """The thinking section of a live turn, built to send the browser little more than the text itself.
+
+    Finished paragraphs (and, in long paragraphs, finished runs of sentences)
+    become elements of their own that are sent once. Only the piece being
+    written is re-sent, and only when enough new text has arrived to be worth
+    the re-send (or a second has passed), so the bytes on the websocket stay a
+    small multiple of the trace whether the model writes fast or slowly.
+    """
 
     def __init__(self, slot, key: str) -> None:
         self.slot = slot
         self.key = key
         self.section: LiveSection | None = None
-        self.paragraph = None
-        self.current = ""
+        self.piece = None  # the element showing `current`
+        self.current = ""  # text of the piece being written
+        self.sent = 0  # how much of `current` the browser has
+        self.sent_at = 0.0
         self.folded = False
 
     def ensure(self, label: str) -> None:
         if self.section is None:
             self.section = LiveSection(self.slot.container(), label, key=self.key, expanded=True)
-            self.paragraph = self.section.container.empty()
+            self.piece = self.section.container.empty()
 
     def label(self, text: str) -> None:
         if self.section is not None and not self.folded and text != self.section.label:
             self.section.update(label=text)
 
-    def add(self, text: str) -> None:
+    def add(self, text: str, now: float) -> None:
         self.current += text
-        start = 0
-        while True:
-            cut = self.current.find("\n\n", start)
-            if cut < 0:
-                break
-            if self.current[:cut].count("```") % 2 == 1:  # inside a code block: look further
-                start = cut + 2
-                continue
-            start = 0
-            done, self.current = self.current[:cut], self.current[cut + 2 :].lstrip("\n")
+        while (cut := self._next_cut()) is not None:
+            done, rest = self.current[: cut[0]], self.current[cut[1] :]
             if done.strip():
-                self.paragraph.markdown(done)
-                self.paragraph = self.section.container.empty()
-        self.paragraph.markdown(self.current)
+                if self.sent != len(done):  # the browser lacks some of it, or has text past the cut
+                    self.piece.markdown(done)
+                self.piece = self.section.container.empty()
+            self.current, self.sent = rest.lstrip("\n") if cut[1] - cut[0] == 2 else rest, 0
+        self.flush(now, force=False)
 
-    def fold(self, label: str) -> None:
+    def _next_cut(self) -> tuple[int, int] | None:
+        """Where the piece being written ends: a blank line outside code, or a sentence end in a long piece."""
+        start = 0
+        while (cut := self.current.find("\n\n", start)) >= 0:
+            if self.current[:cut].count("```") % 2 == 0:
+                return cut, cut + 2
+            start = cut + 2
+        if len(self.current) > PIECE_CHARS and self.current.count("```") % 2 == 0:
+            end = max(self.current.rfind(". ", 0, PIECE_CHARS * 2), self.current.rfind("? ", 0, PIECE_CHARS * 2))
+            if end >= PIECE_CHARS // 2:
+                return end + 1, end + 2
+        return None
+
+    def flush(self, now: float, *, force: bool) -> None:
+        """Re-send the piece being written when the new part pays for the re-send, or a second has passed."""
+        pending = len(self.current) - self.sent
+        if self.piece is None or pending <= 0:
+            return
+        worth_it = pending * 2 >= len(self.current) + MESSAGE_OVERHEAD_BYTES
+        if force or worth_it or now - self.sent_at >= 1.0:
+            self.piece.markdown(self.current)
+            self.sent, self.sent_at = len(self.current), now
+
+    def fold(self, label: str, now: float) -> None:
         """Fold to 'Thought for N seconds', unless the user opened or closed the section by hand."""
         if self.section is not None and not self.folded:
+            self.flush(now, force=True)
             self.section.update(label=label, expanded=False)
             self.folded = True
 
@@ -279,20 +309,25 @@ def watch_live(live: LiveTurn) -> None:
         r_idx = a_idx = gen = 0
         answer = ""
         last_tick = -1
+        waiting_shown = False
         try:
             while True:
                 done = live.done.wait(1.0 / UPDATES_PER_S)
+                now = time.monotonic()
                 view, new_gen = live.view(r_idx, a_idx, gen)
                 r_idx += len(view.reasoning_new)
                 if view.answer_reset:
                     answer, a_idx, gen = "", 0, new_gen
                 a_idx += len(view.answer_new)
+                if (view.reasoning_new or view.answer_new) and waiting_shown:
+                    wait_slot.empty()
+                    waiting_shown = False
                 if view.reasoning_new:
-                    wait_slot.empty()
                     thinking.ensure(f"Thinking… {int(view.thinking_for or 0)}s")
-                    thinking.add("".join(view.reasoning_new))
+                    thinking.add("".join(view.reasoning_new), now)
+                else:
+                    thinking.flush(now, force=False)
                 if view.answer_new:
-                    wait_slot.empty()
                     answer += "".join(view.answer_new)
                     answer_slot.markdown(answer)
                 elif view.answer_reset:
@@ -302,10 +337,11 @@ def watch_live(live: LiveTurn) -> None:
                     last_tick = tick
                     if thinking.section is None and not answer:
                         wait_slot.caption(f"Waiting for the model… {tick}s")
+                        waiting_shown = True
                     if view.reasoning_open:
                         thinking.label(f"Thinking… {int(view.thinking_for or 0)}s")
                 if view.reasoning_done and thinking.section is not None:
-                    thinking.fold(live.snapshot().thought_label)
+                    thinking.fold(live.snapshot().thought_label, now)
                 if done or view.done:
                     break
         except BaseException as exc:
