@@ -601,7 +601,10 @@ def test_xss_answer_is_markdown_without_unsafe_html(server: ReplayServer, store:
     assert any("onerror" in m.value for m in reasoning)
     for element in [*answer, *reasoning]:
         assert element.proto.allow_html is False
-    assert not at.get("html")
+    from viewer.ui.style import REASONING_STYLE
+
+    html_bodies = [h.proto.body for h in at.get("html")]
+    assert html_bodies == [REASONING_STYLE], "the only raw HTML on the page is the app's own stylesheet"
     assert not at.get("iframe")
 
 

@@ -11,6 +11,7 @@ import streamlit as st
 from viewer.ui import chat, sidebar
 from viewer.ui.context import get_bootstrap, get_registry, get_store
 from viewer.ui.settings import Settings
+from viewer.ui.style import REASONING_STYLE
 
 
 def _current_conversation(store):
@@ -26,6 +27,7 @@ def _current_conversation(store):
 
 def main() -> None:
     st.set_page_config(page_title="reasoning-viewer", page_icon="💭", layout="centered")
+    st.html(REASONING_STYLE)
     store, registry, boot = get_store(), get_registry(), get_bootstrap()
     conv = _current_conversation(store)
     with st.sidebar:
