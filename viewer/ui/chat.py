@@ -13,6 +13,7 @@ Two renderings of an assistant turn live here:
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import streamlit as st
@@ -120,7 +121,7 @@ def render_turn(msg: Message, *, is_last: bool, live_exists: bool) -> None:
 
 def _turn_actions(msg: Message, turn: AssistantTurn, *, is_last: bool, budget: int | None) -> None:
     """Copy on every reply; Regenerate/Retry and the bigger-budget retry on the last one only."""
-    row = st.container(horizontal=True) if is_last else st.container()
+    row = st.container(horizontal=True) if is_last else contextlib.nullcontext()
     with row:
         copy = st.toggle("Copy", key=f"copy-{msg.id}", help="Show reasoning and answer with copy buttons")
         if is_last:
