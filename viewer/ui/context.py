@@ -69,7 +69,10 @@ def get_bootstrap() -> Bootstrap:
 
 
 def _demo_bootstrap(notice: str) -> Bootstrap:
-    speed = float(os.environ.get("REASONING_VIEWER_DEMO_SPEED", "1.0"))
+    try:
+        speed = max(0.0, float(os.environ.get("REASONING_VIEWER_DEMO_SPEED", "1.0")))
+    except ValueError:
+        speed = 1.0  # a typo in a tuning knob should not stop the app
     seeds = os.environ.get("REASONING_VIEWER_SEEDS_DIR") or None
     server = ReplayServer(host="127.0.0.1", port=0, speed=speed, seeds_dir=seeds).start()
     profile = EndpointProfile(name="Demo (replay)", base_url=server.base_url, default_model="demo-r1")
