@@ -165,3 +165,11 @@ def test_ask_does_not_import_streamlit(replay_server):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_invalid_base_url_is_a_clear_line_and_json_still_comes():
+    result = ask("hi", "--base-url", "ftp://x", "--model", "m", "--json")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "base URL" in result.stderr
+    out = json.loads(result.stdout)
+    assert set(out) == JSON_KEYS and out["error"]

@@ -122,6 +122,11 @@ def _ask(args: argparse.Namespace) -> int:
             read_timeout=args.read_timeout,
         )
     except ViewerError as exc:
+        if args.json:  # the promised object comes even when nothing could be sent
+            from viewer.models import AssistantTurn
+
+            failed = AssistantTurn(error=exc.to_info(), status="error")
+            sys.stdout.write(json.dumps(result_object(failed), ensure_ascii=False) + "\n")
         return _fail(exc.message)
     recorder = TurnRecorder(
         model=args.model,
