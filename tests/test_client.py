@@ -902,3 +902,13 @@ def _wait_until(condition: Callable[[], bool], timeout: float) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(0.01)
+
+
+def test_ill_typed_finish_reason_and_model_are_ignored_not_fatal() -> None:
+    """A server sending `finish_reason: 1` or `model: 7` must not break the turn downstream."""
+    odd = {"model": 7, "choices": [{"index": 0, "delta": {"content": "x"}, "finish_reason": 1}]}
+    deltas, err, stream = raw_stream(sse_bytes(odd, chunk_of({}, "stop"), "[DONE]"))
+    assert err is None
+    assert text(deltas) == ("", "x")
+    assert all(d.finish_reason in (None, "stop") and (d.model is None or isinstance(d.model, str)) for d in deltas)
+    assert stream.finish_reason == "stop"

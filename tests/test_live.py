@@ -115,3 +115,16 @@ def test_registry_refuses_two_replies_at_once(store):
         first.stop()
         first.wait(10)
         assert registry.running(first.conversation_id) is None
+
+
+def test_a_turn_that_cannot_be_saved_still_ends_and_says_why(store):
+    """Deleting the conversation mid-stream makes the final save fail; watchers must not wait forever."""
+    from viewer.replay import ReplayServer
+
+    with ReplayServer(speed=0.2) as server:
+        live = _live(store, server, "demo-long").start()
+        assert wait_until(lambda: len(live.reasoning_parts) > 0)
+        store.delete_conversation(live.conversation_id)
+        live.stop()
+        assert live.wait(10), "the turn must end even though it cannot be saved"
+    assert live.save_error and "could not be saved" in live.save_error

@@ -126,6 +126,20 @@ def test_safe_params_drop_messages_and_secrets():
     assert params == {"model": "m", "max_tokens": 5}
 
 
+def test_safe_params_drop_credentials_at_any_depth_and_any_case():
+    request = {
+        "model": "m",
+        "Authorization": "Bearer sk-x",
+        "extra_body": {"X-Api-Key": "sk-y", "top_k": 20, "nested": [{"access_token": "t"}]},
+        "max_completion_tokens": 9,
+    }
+    assert safe_params(request) == {
+        "model": "m",
+        "extra_body": {"top_k": 20, "nested": [{}]},
+        "max_completion_tokens": 9,
+    }
+
+
 def test_run_turn_streams_a_real_reply(replay_server):
     with ChatClient(replay_server.base_url, api_key_env=None) as client:
         seen = []
@@ -166,3 +180,12 @@ def test_run_turn_stop_closes_the_connection(replay_server):
     turn = rec.snapshot()
     assert turn.stopped and turn.status == "stopped" and turn.error is None
     assert len(turn.reasoning) < 60_000
+
+
+def test_nonsense_usage_from_a_server_is_ignored_not_fatal():
+    clock = FakeClock()
+    rec = _recorder(clock)
+    rec.feed(Delta(content="hi", usage={"completion_tokens": 3, "prompt_tokens": "n/a", "total_tokens": 2.5}))
+    rec.finish()
+    u = rec.snapshot().usage
+    assert (u.prompt_tokens, u.total_tokens, u.answer_tokens) == (None, None, 3)

@@ -109,10 +109,17 @@ def _ask(args: argparse.Namespace) -> int:
     from viewer.ask import AskPrinter, build_request, result_object
     from viewer.client import ChatClient
     from viewer.errors import ViewerError
+    from viewer.models import AssistantTurn, ErrorInfo
     from viewer.turn import TurnOptions, TurnRecorder, run_turn, safe_params
 
+    def refuse(message: str) -> int:
+        if args.json:  # the promised object comes even when nothing could be sent
+            failed = AssistantTurn(error=ErrorInfo(kind="usage", message=message), status="error")
+            sys.stdout.write(json.dumps(result_object(failed), ensure_ascii=False) + "\n")
+        return _fail(message)
+
     if not args.model:
-        return _fail("--model is required (list the server's models with GET {base}/models)")
+        return refuse("--model is required (list the server's models with GET {base}/models)")
     request = build_request(args)
     try:
         client = ChatClient(
@@ -122,12 +129,7 @@ def _ask(args: argparse.Namespace) -> int:
             read_timeout=args.read_timeout,
         )
     except ViewerError as exc:
-        if args.json:  # the promised object comes even when nothing could be sent
-            from viewer.models import AssistantTurn
-
-            failed = AssistantTurn(error=exc.to_info(), status="error")
-            sys.stdout.write(json.dumps(result_object(failed), ensure_ascii=False) + "\n")
-        return _fail(exc.message)
+        return refuse(exc.message)
     recorder = TurnRecorder(
         model=args.model,
         options=TurnOptions(assume_open=args.assume_thinking),
@@ -135,10 +137,13 @@ def _ask(args: argparse.Namespace) -> int:
     )
     printer = None if args.json else AskPrinter(sys.stdout, recorder)
     stop = threading.Event()
+    streams: list = []
     previous = signal.getsignal(signal.SIGINT)
 
-    def _interrupt(signum, frame):  # first Ctrl-C: stop streaming, keep what came
+    def _interrupt(signum, frame):  # first Ctrl-C: stop streaming now (even mid-silence), keep what came
         stop.set()
+        for stream in streams:
+            stream.close()
         signal.signal(signal.SIGINT, previous)
 
     signal.signal(signal.SIGINT, _interrupt)
@@ -148,6 +153,7 @@ def _ask(args: argparse.Namespace) -> int:
             request,
             recorder=recorder,
             on_events=printer.on_events if printer else None,
+            on_stream=streams.append,
             stop=stop,
         )
     turn = recorder.snapshot()

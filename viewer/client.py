@@ -544,7 +544,8 @@ class ChatStream:
         usage = payload.get("usage")
         model = payload.get("model")
         self.events_seen = 1
-        self.finish_reason = choice.get("finish_reason") or None
+        finish = choice.get("finish_reason")
+        self.finish_reason = finish if type(finish) is str and finish else None
         self.done = True
         self.usage = usage if isinstance(usage, dict) else None
         self.model = model if isinstance(model, str) else None
@@ -666,17 +667,21 @@ class ChatStream:
                 if "reasoning_content" in d or "reasoning" in d or "thinking" in d or "reasoning_details" in d:
                     reasoning = _merge_reasoning(d)
             finish = c0.get("finish_reason") or None
-            if finish is not None:
+            if type(finish) is not str:
+                finish = None
+            else:
                 self.finish_reason = finish
         elif choices is None and usage is None:
             self.malformed_chunks += 1  # neither choices nor usage: not a chat chunk
             return None
         if not (content or reasoning or finish or usage):
             model = obj.get("model")
-            if model and self.model is None:
+            if type(model) is str and model and self.model is None:
                 self.model = model
             return None
         model = obj.get("model")
-        if model is not None:
+        if type(model) is str:
             self.model = model
+        else:
+            model = None
         return Delta(content, reasoning, finish, usage, model)

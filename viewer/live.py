@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from viewer.client import ChatClient, ChatStream
-from viewer.models import AssistantTurn
+from viewer.models import AssistantTurn, thought_label
 from viewer.reasoning import SplitEvent
 from viewer.store import Store
 from viewer.turn import TurnOptions, TurnRecorder, run_turn, safe_params
@@ -35,6 +35,7 @@ class LiveView:
     done: bool
     elapsed: float
     thinking_for: float | None
+    thought_label: str
 
 
 @dataclass
@@ -53,7 +54,7 @@ class LiveTurn:
         self.recorder = TurnRecorder(
             model=self.request.get("model"), options=self.options, request_params=safe_params(self.request)
         )
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # held by the worker while it feeds, by watchers while they read
         self._stop = threading.Event()
         self._stream: ChatStream | None = None
         self.reasoning_parts: list[str] = []
@@ -64,6 +65,7 @@ class LiveTurn:
         self.done = threading.Event()
         self.final: AssistantTurn | None = None
         self._last_save = 0.0
+        self.save_error: str | None = None
         self.watchers = 0  # bumped each time a page starts watching; see `stop_unless_watched`
         self._thread = threading.Thread(target=self._run, name=f"turn-{self.message_id}", daemon=True)
 
@@ -115,12 +117,18 @@ class LiveTurn:
                 on_events=self._on_events,
                 on_stream=self._on_stream,
                 stop=self._stop,
+                lock=self._lock,
             )
         finally:
-            with self._lock:
-                self.final = self.recorder.snapshot()
-            self._save(force=True)
-            self.done.set()
+            try:
+                with self._lock:
+                    self.final = self.recorder.snapshot()
+                self._save(force=True)
+            except Exception as exc:  # the page must never wait forever on a turn that cannot be saved
+                self.save_error = f"The reply could not be saved: {exc}"
+            finally:
+                self.client.close()
+                self.done.set()
 
     def _on_stream(self, stream: object) -> None:
         self._stream = stream  # type: ignore[assignment]
@@ -128,30 +136,27 @@ class LiveTurn:
             self._stream.close()  # type: ignore[union-attr]
 
     def _on_events(self, events: list[SplitEvent]) -> None:
-        save_now = False
-        with self._lock:
-            for ev in events:
-                kind = ev.kind
-                if kind == "reasoning":
-                    self.reasoning_parts.append(ev.text)
-                    self.reasoning_started = True
-                elif kind in ("answer", "provisional"):
-                    self.answer_parts.append(ev.text)
-                elif kind == "reclassified":
-                    self.answer_parts.clear()
-                    self.answer_generation += 1
-                    self.reasoning_parts.append(ev.text)
-                    self.reasoning_started = True
-                elif kind == "reasoning_start":
-                    self.reasoning_started = True
-                elif kind == "reasoning_end":
-                    self.reasoning_ended = True
-                    save_now = True
-            reclassified = any(ev.kind == "reclassified" for ev in events)
+        """Called by the worker with the lock held (see run_turn's `lock`)."""
+        save_now = reclassified = False
+        for ev in events:
+            kind = ev.kind
+            if kind == "reasoning":
+                self.reasoning_parts.append(ev.text)
+                self.reasoning_started = True
+            elif kind in ("answer", "provisional"):
+                self.answer_parts.append(ev.text)
+            elif kind == "reclassified":
+                self.answer_parts.clear()
+                self.answer_generation += 1
+                self.reasoning_parts.append(ev.text)
+                self.reasoning_started = reclassified = True
+            elif kind == "reasoning_start":
+                self.reasoning_started = True
+            elif kind == "reasoning_end":
+                self.reasoning_ended = save_now = True
         if reclassified and self.on_reclassified is not None:
             self.on_reclassified()
-        now = time.monotonic()
-        if save_now or now - self._last_save >= SAVE_EVERY_S:
+        if save_now or time.monotonic() - self._last_save >= SAVE_EVERY_S:
             self._save()
 
     def _save(self, force: bool = False) -> None:
@@ -191,16 +196,20 @@ class LiveTurn:
                     done=self.done.is_set(),
                     elapsed=elapsed,
                     thinking_for=thinking_for,
+                    thought_label=thought_label(thinking_for),
                 ),
                 self.answer_generation,
             )
 
 
 class LiveRegistry:
-    """Process-wide map conversation id → running turn, so any page (or a reloaded one) can find it."""
+    """Process-wide map conversation id → its latest turn, so any page (or a reloaded one) can find it.
+
+    Holding only the latest turn per conversation bounds what it keeps; a new turn replaces the old one.
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # held by the worker while it feeds, by watchers while they read
         self._turns: dict[str, LiveTurn] = {}
 
     def start(self, turn: LiveTurn) -> LiveTurn:
@@ -218,9 +227,3 @@ class LiveRegistry:
     def running(self, conversation_id: str) -> LiveTurn | None:
         turn = self.get(conversation_id)
         return turn if turn is not None and not turn.done.is_set() else None
-
-    def forget(self, conversation_id: str) -> None:
-        with self._lock:
-            turn = self._turns.get(conversation_id)
-            if turn is not None and turn.done.is_set():
-                del self._turns[conversation_id]

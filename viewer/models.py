@@ -143,18 +143,21 @@ class AssistantTurn(_Model):
 
     @property
     def thought_label(self) -> str:
-        """'Thought for N seconds', the DeepSeek app's wording, honest about thinking that was cut off.
+        return thought_label(self.timings.thought_s, unfinished=self.unfinished)
 
-        Rounds to whole seconds with a minimum of 1: "Thought for 0 seconds"
-        reads as if nothing happened when the model did reason.
-        """
-        seconds = self.timings.thought_s
-        if seconds is None:
-            label = "Thought"
-        else:
-            n = max(1, round(seconds))
-            label = f"Thought for {n} second{'' if n == 1 else 's'}"
-        return f"{label} (cut off)" if self.unfinished else label
+
+def thought_label(seconds: float | None, *, unfinished: bool = False) -> str:
+    """'Thought for N seconds', the DeepSeek app's wording, honest about thinking that was cut off.
+
+    Rounds to whole seconds with a minimum of 1: "Thought for 0 seconds"
+    reads as if nothing happened when the model did reason.
+    """
+    if seconds is None:
+        label = "Thought"
+    else:
+        n = max(1, round(seconds))
+        label = f"Thought for {n} second{'' if n == 1 else 's'}"
+    return f"{label} (cut off)" if unfinished else label
 
 
 class Message(_Model):

@@ -14,9 +14,11 @@ started thinking.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 from viewer.client import ChatClient, Delta
@@ -173,11 +175,11 @@ class TurnRecorder:
         approx_r = self._reasoning_deltas
         approx_a = self._answer_deltas + self._provisional_deltas
         u = self._server_usage or {}
-        completion = u.get("completion_tokens")
+        completion = _count(u.get("completion_tokens"))
         details = u.get("completion_tokens_details") or {}
-        reasoning_tokens = details.get("reasoning_tokens") if isinstance(details, dict) else None
-        prompt = u.get("prompt_tokens")
-        total = u.get("total_tokens")
+        reasoning_tokens = _count(details.get("reasoning_tokens")) if isinstance(details, dict) else None
+        prompt = _count(u.get("prompt_tokens"))
+        total = _count(u.get("total_tokens"))
         if isinstance(completion, int):
             if isinstance(reasoning_tokens, int):
                 return Usage(
@@ -206,7 +208,7 @@ class TurnRecorder:
                 approximate=True,
             )
         return Usage(
-            prompt_tokens=prompt if isinstance(prompt, int) else None,
+            prompt_tokens=prompt,
             reasoning_tokens=approx_r,
             answer_tokens=approx_a,
             total_tokens=None,
@@ -270,6 +272,7 @@ def run_turn(
     on_stream: Callable[[object], None] | None = None,
     stop: threading.Event | None = None,
     recorder: TurnRecorder | None = None,
+    lock: AbstractContextManager | None = None,
 ) -> TurnRecorder:
     """Stream one chat completion through a recorder until it ends, fails or is stopped.
 
@@ -277,8 +280,11 @@ def run_turn(
     kept, because losing what the model already wrote is worse than any error.
     `on_stream` receives the open stream so another thread can close it at once
     (Stop button): closing the connection is what makes vLLM or llama.cpp
-    abort the generation and free the slot.
+    abort the generation and free the slot. `lock`, if given, is held while
+    each delta is split and handed to `on_events`, so that another thread can
+    read the recorder consistently.
     """
+    guard = lock if lock is not None else contextlib.nullcontext()
     rec = recorder or TurnRecorder(
         model=request.get("model"), options=options or TurnOptions(), request_params=safe_params(request)
     )
@@ -291,9 +297,10 @@ def run_turn(
         for delta in _deltas(stream, stop):
             if rec.timings.first_byte is None and stream.first_byte_at is not None:
                 rec.mark_first_byte(stream.first_byte_at)
-            events = rec.feed(delta)
-            if events and on_events is not None:
-                on_events(events)
+            with guard:
+                events = rec.feed(delta)
+                if events and on_events is not None:
+                    on_events(events)
     except ViewerError as exc:
         error = exc
     except Exception as exc:  # a closed-by-Stop stream may raise anything from httpx internals
@@ -308,9 +315,10 @@ def run_turn(
     stopped = stop is not None and stop.is_set()
     if stopped:
         error = None
-    events = rec.finish(error=error, stopped=stopped)
-    if events and on_events is not None:
-        on_events(events)
+    with guard:
+        events = rec.finish(error=error, stopped=stopped)
+        if events and on_events is not None:
+            on_events(events)
     return rec
 
 
@@ -324,9 +332,31 @@ def _deltas(stream: Iterable[Delta], stop: threading.Event | None) -> Iterable[D
         yield delta
 
 
-_SECRET_KEYS = {"api_key", "authorization", "headers"}
+# Parts of parameter names that mark credentials; "token" alone is not one of them (max_tokens is fine).
+_SECRET_WORDS = ("api_key", "apikey", "secret", "password", "auth", "access_token", "bearer", "cookie", "header")
+
+
+def _count(value: object) -> int | None:
+    """A token count as servers should send it; anything else (a string, a float, a bool) is dropped."""
+    return value if type(value) is int and value >= 0 else None
+
+
+def _secret_name(name: object) -> bool:
+    text = str(name).lower().replace("-", "_")
+    return any(word in text for word in _SECRET_WORDS)
 
 
 def safe_params(request: dict) -> dict:
-    """The request as it is worth remembering: without messages (stored separately) or anything secret."""
-    return {k: v for k, v in request.items() if k not in _SECRET_KEYS and k not in {"messages", "stream"}}
+    """The request as it is worth remembering: without messages (stored separately) or anything secret.
+
+    Extra request JSON is free-form, so anything whose name smells of a credential is dropped, at any depth.
+    """
+
+    def clean(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items() if not _secret_name(k)}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    return clean({k: v for k, v in request.items() if k not in {"messages", "stream"}})  # type: ignore[return-value]

@@ -47,6 +47,9 @@ def main() -> None:
         notice.info(boot.notice)
 
     live = registry.running(conv.id) if conv is not None else None
+    finished = registry.get(conv.id) if conv is not None and live is None else None
+    if finished is not None and finished.save_error:
+        st.error(finished.save_error)
     if live is not None:
         live.attach()  # early, so a rerun is not mistaken for a Stop (see LiveTurn.stop_unless_watched)
     if conv is not None:
@@ -57,9 +60,9 @@ def main() -> None:
     if live is not None:
         chat.watch_live(live)
     elif regenerate and conv is not None:
-        store.delete_messages_from(conv.id, regenerate["message_id"])
-        conv = store.get_conversation(conv.id)
-        live = chat.start_turn(conv, settings, max_tokens=regenerate.get("max_tokens"))
+        live = chat.start_turn(
+            conv, settings, max_tokens=regenerate.get("max_tokens"), replace_from=regenerate["message_id"]
+        )
         if live is not None:
             st.rerun()
     elif prompt:

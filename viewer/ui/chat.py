@@ -19,6 +19,7 @@ import time
 import streamlit as st
 
 from viewer.client import ChatClient
+from viewer.errors import ViewerError
 from viewer.live import LiveTurn
 from viewer.models import AssistantTurn, Conversation, Message
 from viewer.request_builder import SettingsError, build_request
@@ -165,11 +166,14 @@ def start_turn(
     *,
     prompt: str | None = None,
     max_tokens: int | None = None,
+    replace_from: str | None = None,
 ) -> LiveTurn | None:
     """Send the conversation (plus `prompt`, if given); the reply streams in a background thread.
 
-    Everything that can be wrong with the settings is checked before anything
-    is stored, so a bad setting never leaves an unanswered prompt behind.
+    Everything that can go wrong before sending is checked before anything is
+    stored or deleted: a bad setting never leaves an unanswered prompt behind,
+    and Regenerate (`replace_from`, the reply to replace) never loses the old
+    reply unless the new one really starts.
     """
     store, registry = settings.store, settings.registry
     gen = settings.generation()
@@ -177,12 +181,17 @@ def start_turn(
         gen.max_tokens = max_tokens
     profile = settings.profile
     draft = conv.model_copy(deep=True) if conv is not None else Conversation()
+    if replace_from is not None:
+        ids = [m.id for m in draft.messages]
+        draft.messages = draft.messages[: ids.index(replace_from)] if replace_from in ids else draft.messages
     user = Message(role="user", content=prompt) if prompt is not None else None
     if user is not None:
         draft.messages.append(user)
     try:
         if not gen.model:
             raise SettingsError("Choose a model in the sidebar first.")
+        if conv is not None and registry.running(conv.id) is not None:
+            raise SettingsError("A reply is already streaming in this conversation (perhaps in another tab).")
         request = build_request(draft, gen, profile.base_url)
         client = ChatClient(
             profile.base_url,
@@ -190,38 +199,31 @@ def start_turn(
             api_key_env=profile.api_key_env,
             read_timeout=settings.read_timeout,
         )
-    except (SettingsError, ValueError) as exc:
+    except (SettingsError, ValueError, ViewerError) as exc:
+        message = exc.message if isinstance(exc, ViewerError) else str(exc)
         note = " Your message was not sent; it is still shown above." if user is not None else ""
-        st.error(f"{exc}{note}")
+        st.error(f"{message}{note}")
         return None
     if conv is None:
         conv = store.create_conversation(endpoint=profile.name, model=gen.model)
         sidebar.open_conversation(conv.id)
+    if replace_from is not None:
+        store.delete_messages_from(conv.id, replace_from)
     if user is not None:
         store.add_message(conv.id, user)
     assistant = Message(role="assistant", turn=AssistantTurn(model=gen.model, request_params={}))
     store.add_message(conv.id, assistant)
-    markers = settings.custom_markers()
-    prefills = bool(store.get_setting(prefill_key(profile, gen.model), False))
     key = prefill_key(profile, gen.model)
-
-    def remember_prefill() -> None:
-        store.set_setting(key, True)
-
     live = LiveTurn(
         conversation_id=conv.id,
         message_id=assistant.id,
         client=client,
         request=request,
         store=store,
-        options=TurnOptions(markers=markers, assume_open=prefills),
-        on_reclassified=remember_prefill,
+        options=TurnOptions(markers=settings.custom_markers(), assume_open=bool(store.get_setting(key, False))),
+        on_reclassified=lambda: store.set_setting(key, True),
     )
-    try:
-        return registry.start(live)
-    except RuntimeError as exc:
-        st.error(str(exc))
-        return None
+    return registry.start(live)
 
 
 # -- watching a live turn -----------------------------------------------------------------
@@ -341,8 +343,8 @@ def watch_live(live: LiveTurn) -> None:
                         waiting_shown = True
                     if view.reasoning_open:
                         thinking.label(f"Thinking… {int(view.thinking_for or 0)}s")
-                if view.reasoning_done and thinking.section is not None:
-                    thinking.fold(live.snapshot().thought_label, now)
+                if view.reasoning_done and thinking.section is not None and not thinking.folded:
+                    thinking.fold(view.thought_label, now)
                 if done or view.done:
                     break
         except BaseException as exc:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import streamlit as st
 
-from viewer.client import ChatClient
+from viewer.client import ChatClient, normalize_base_url
 from viewer.errors import ViewerError
 from viewer.export import ViewerImportError, from_json, to_html, to_json, to_markdown
 from viewer.models import Conversation, EndpointProfile
@@ -83,6 +85,17 @@ def _model_picker(profile: EndpointProfile) -> str | None:
     return picked
 
 
+KEY_ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]*(KEY|TOKEN)")
+
+
+def _url_problem(url: str) -> str | None:
+    try:
+        normalize_base_url(url.strip())
+    except ViewerError as exc:
+        return exc.message
+    return None
+
+
 def _profile_editor(store: Store, current: EndpointProfile) -> None:
     saved = saved_profiles(store)
     with st.form("profile_form", clear_on_submit=True):
@@ -92,8 +105,13 @@ def _profile_editor(store: Store, current: EndpointProfile) -> None:
         if st.form_submit_button("Save endpoint"):
             if not name.strip() or not base_url.strip():
                 st.error("An endpoint needs a name and a base URL.")
-            elif not base_url.strip().lower().startswith(("http://", "https://")):
-                st.error("The base URL must start with http:// or https://.")
+            elif (problem := _url_problem(base_url)) is not None:
+                st.error(problem)
+            elif not KEY_ENV_NAME.fullmatch(key_env.strip()):
+                st.error(
+                    "The API key variable must be a name like OPENAI_API_KEY or HF_TOKEN "
+                    "(upper case, ending in KEY or TOKEN), so no other environment variable can be sent."
+                )
             else:
                 new = EndpointProfile(name=name.strip(), base_url=base_url.strip(), api_key_env=key_env.strip())
                 save_profiles(store, [p for p in saved if p.name != new.name] + [new])
