@@ -68,7 +68,7 @@ def main() -> None:
     elif prompt:
         with st.chat_message("user"):
             st.markdown(prompt)
-        # Watch in this same run: the chat input's Stop button belongs to the run that took the prompt.
+        # Watch in this same run: the input stays disabled (submit_mode) until the reply ends.
         live = chat.start_turn(conv, settings, prompt=prompt)
         if live is not None:
             chat.watch_live(live)
