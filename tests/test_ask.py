@@ -11,7 +11,15 @@ from viewer.turn import TurnRecorder
 
 
 def _args(**overrides) -> argparse.Namespace:
-    base = dict(prompt="Q", model="m", system=None, max_tokens=None, temperature=None, reasoning_effort=None)
+    base = dict(
+        prompt="Q",
+        model="m",
+        system=None,
+        max_tokens=None,
+        temperature=None,
+        reasoning_effort=None,
+        base_url="http://h/v1",
+    )
     return argparse.Namespace(**{**base, **overrides})
 
 

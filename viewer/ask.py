@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-from viewer.models import AssistantTurn
+from viewer.models import AssistantTurn, Conversation, Message
 from viewer.reasoning import SplitEvent
+from viewer.request_builder import GenerationSettings
+from viewer.request_builder import build_request as build_conversation_request
 from viewer.turn import TurnRecorder, tokens_per_second
 
 DIM = "\x1b[2m"
@@ -19,19 +21,16 @@ RESET = "\x1b[0m"
 
 
 def build_request(args: argparse.Namespace) -> dict:
-    """The chat-completions body. Optional knobs are sent only when set: servers reject unknown values."""
-    messages = []
-    if args.system:
-        messages.append({"role": "system", "content": args.system})
-    messages.append({"role": "user", "content": args.prompt})
-    request: dict = {"model": args.model, "messages": messages}
-    if args.max_tokens is not None:
-        request["max_tokens"] = args.max_tokens
-    if args.temperature is not None:
-        request["temperature"] = args.temperature
-    if args.reasoning_effort:
-        request["reasoning_effort"] = args.reasoning_effort
-    return request
+    """The chat-completions body, built by the same code as the app's (optional knobs only when set)."""
+    conv = Conversation(messages=[Message(role="user", content=args.prompt)])
+    settings = GenerationSettings(
+        model=args.model,
+        system_prompt=args.system,
+        temperature=args.temperature,
+        max_tokens=args.max_tokens,
+        reasoning_effort=args.reasoning_effort,
+    )
+    return build_conversation_request(conv, settings, args.base_url or "")
 
 
 def result_object(turn: AssistantTurn) -> dict:
