@@ -171,10 +171,6 @@ class LiveTurn:
 
     # -- watching ------------------------------------------------------------------
 
-    def snapshot(self) -> AssistantTurn:
-        with self._lock:
-            return self.final if self.final is not None else self.recorder.snapshot()
-
     def view(self, reasoning_from: int, answer_from: int, answer_generation: int) -> tuple[LiveView, int]:
         """Pieces after the given indexes. If the answer was reset (reclassified), it restarts at 0."""
         with self._lock:

@@ -12,7 +12,7 @@ reject parameters they do not know.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from viewer.models import Conversation, HistoryPolicy, Message
@@ -31,7 +31,6 @@ class GenerationSettings:
     thinking: ThinkingSwitch = "default"
     extra_json: str = ""
     history_policy: HistoryPolicy = "strip"
-    extra: dict = field(default_factory=dict)
 
 
 class SettingsError(ValueError):
@@ -107,7 +106,7 @@ def build_request(conv: Conversation, settings: GenerationSettings, base_url: st
             kwargs = dict(request.get("chat_template_kwargs") or {})
             kwargs["enable_thinking"] = settings.thinking == "on"
             request["chat_template_kwargs"] = kwargs
-    for key, value in {**settings.extra, **parse_extra_json(settings.extra_json)}.items():
+    for key, value in parse_extra_json(settings.extra_json).items():
         if key in ("stream", "messages"):
             raise SettingsError(f"Extra request JSON may not set {key!r}: the app controls it.")
         request[key] = value

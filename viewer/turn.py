@@ -180,39 +180,21 @@ class TurnRecorder:
         reasoning_tokens = _count(details.get("reasoning_tokens")) if isinstance(details, dict) else None
         prompt = _count(u.get("prompt_tokens"))
         total = _count(u.get("total_tokens"))
-        if isinstance(completion, int):
-            if isinstance(reasoning_tokens, int):
-                return Usage(
-                    prompt_tokens=prompt,
-                    reasoning_tokens=reasoning_tokens,
-                    answer_tokens=max(0, completion - reasoning_tokens),
-                    total_tokens=total,
-                    approximate=False,
-                )
-            if approx_r == 0:
-                return Usage(
-                    prompt_tokens=prompt,
-                    reasoning_tokens=0,
-                    answer_tokens=completion,
-                    total_tokens=total,
-                    approximate=False,
-                )
-            # The server gave a total but no split: share it out in proportion to the deltas.
-            share = approx_r / max(1, approx_r + approx_a)
-            r = round(completion * share)
-            return Usage(
-                prompt_tokens=prompt,
-                reasoning_tokens=r,
-                answer_tokens=completion - r,
-                total_tokens=total,
-                approximate=True,
-            )
+        if completion is None:
+            reasoning, answer, approximate = approx_r, approx_a, True
+        elif reasoning_tokens is not None:
+            reasoning, answer, approximate = reasoning_tokens, max(0, completion - reasoning_tokens), False
+        elif approx_r == 0:
+            reasoning, answer, approximate = 0, completion, False
+        else:  # the server gave a total but no split: share it out in proportion to the deltas
+            reasoning = round(completion * approx_r / max(1, approx_r + approx_a))
+            answer, approximate = completion - reasoning, True
         return Usage(
             prompt_tokens=prompt,
-            reasoning_tokens=approx_r,
-            answer_tokens=approx_a,
-            total_tokens=None,
-            approximate=True,
+            reasoning_tokens=reasoning,
+            answer_tokens=answer,
+            total_tokens=total if completion is not None else None,
+            approximate=approximate,
         )
 
     def status(self) -> str:
