@@ -1,7 +1,7 @@
 """The Streamlit page, driven through `streamlit.testing.v1.AppTest` against a real replay server.
 
 Each test gets its own SQLite file and its own loopback `ReplayServer(speed=0)`. The app caches
-the store, the live-turn registry and the bootstrap with `st.cache_resource` (process-wide), so
+the store, the reply service and the bootstrap with `st.cache_resource` (process-wide), so
 the cache is cleared before and after every test; otherwise a test would talk to the previous
 test's database and server.
 
@@ -113,6 +113,16 @@ def wait_until(at: AppTest, condition: Callable[[], bool], what: str) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         run(at)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = DEADLINE_S) -> bool:
+    """Poll `condition` (something another thread makes true) until it holds or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def current_id(at: AppTest) -> str:
@@ -266,9 +276,8 @@ def test_prefilled_model_is_remembered_per_endpoint_and_model(server: ReplayServ
     at = new_app()
     choose_model(at, "demo-r1-prefilled")
     profile = context.get_bootstrap().profiles[0]
-    key = context.prefill_key(profile, "demo-r1-prefilled")
-    assert key.startswith("prefills:")
-    assert store.get_setting(key) is None
+    service = context.get_service()
+    assert not service.prefills_opener(profile.base_url, "demo-r1-prefilled")
 
     send(at, PREFILLED_391)
     conv, msg = finished_turn(at, store)
@@ -277,10 +286,11 @@ def test_prefilled_model_is_remembered_per_endpoint_and_model(server: ReplayServ
     assert "17 × 23 is exactly 391" in turn.reasoning
     assert turn.answer.strip() == "No. 391 = 17 × 23, so it is not prime."
     assert "think>" not in turn.answer
-    assert store.get_setting(key) is True
-    assert store.get_setting(context.prefill_key(profile, "demo-r1")) is None  # per model
-    first = context.get_registry().get(conv.id)
-    assert first is not None and first.options.assume_open is False
+    assert wait_for(lambda: service.prefills_opener(profile.base_url, "demo-r1-prefilled"))
+    assert store.get_setting(f"prefills:{profile.base_url}:demo-r1-prefilled") is True  # survives a restart
+    assert not service.prefills_opener(profile.base_url, "demo-r1")  # per model
+    first = service.get(conv.id)
+    assert first is not None and first.recorder.options.assume_open is False
 
     run(at)
     [section] = thought_expanders(at)
@@ -291,9 +301,9 @@ def test_prefilled_model_is_remembered_per_endpoint_and_model(server: ReplayServ
     send(at, PREFILLED_391)
     conv, msg2 = finished_turn(at, store)
     assert msg2.id != msg.id
-    second = context.get_registry().get(conv.id)
+    second = service.get(conv.id)
     assert second is not None and second.message_id == msg2.id
-    assert second.options.assume_open is True
+    assert second.recorder.options.assume_open is True
     assert msg2.turn.reasoning == turn.reasoning and msg2.turn.answer == turn.answer
 
 

@@ -250,6 +250,15 @@ def _split_sql(script: str) -> Iterator[str]:
         raise ValueError(f"incomplete SQL statement in migration: {buf.strip()[:80]!r}")
 
 
+def _load_turn(turn_json: str, reasoning: str, answer: str) -> AssistantTurn:
+    """A stored turn. The text columns are authoritative: a turn saved while streaming keeps its texts
+    only there (see `Store.save_turn_progress`); a whole save writes the same texts to both."""
+    turn = AssistantTurn.model_validate_json(turn_json)
+    if turn.reasoning != reasoning or turn.answer != answer:
+        turn = turn.model_copy(update={"reasoning": reasoning, "answer": answer})
+    return turn
+
+
 def _turn_json(turn: AssistantTurn) -> str:
     clean = turn.model_copy(update={"request_params": scrub_secrets(turn.request_params)})
     return clean.model_dump_json()
@@ -419,7 +428,7 @@ class Store:
             if row is None:
                 return None
             rows = conn.execute(
-                "SELECT id, role, content, turn_json, created_at FROM messages"
+                "SELECT id, role, content, turn_json, created_at, reasoning, answer FROM messages"
                 " WHERE conversation_id = ? ORDER BY position",
                 (conv_id,),
             ).fetchall()
@@ -428,10 +437,10 @@ class Store:
                 id=mid,
                 role=role,
                 content=content,
-                turn=AssistantTurn.model_validate_json(turn_json) if turn_json is not None else None,
+                turn=_load_turn(turn_json, reasoning, answer) if turn_json is not None else None,
                 created_at=_parse_dt(created),
             )
-            for mid, role, content, turn_json, created in rows
+            for mid, role, content, turn_json, created, reasoning, answer in rows
         ]
         return Conversation(
             id=row[0],
@@ -539,6 +548,34 @@ class Store:
             )
             if cur.rowcount == 0:
                 self.add_message(conv_id, Message(id=message_id, role="assistant", turn=turn))
+
+    def save_turn_progress(
+        self,
+        conv_id: str,
+        message_id: str,
+        meta: AssistantTurn,
+        *,
+        reasoning_add: str = "",
+        answer_add: str = "",
+        answer_reset: bool = False,
+    ) -> None:
+        """Save what changed in a streaming turn since the last save: text appended to the reasoning and the
+        answer (the answer restarted first if `answer_reset`), and the turn's small metadata `meta` (its
+        texts are not stored in the JSON: `get_conversation` reads them from the text columns).
+
+        One UPDATE, so each periodic save costs the new text, not the whole trace. Raises
+        `UnknownConversation` if the message row does not exist (e.g. the conversation was deleted).
+        """
+        light = meta.model_copy(update={"reasoning": "", "answer": "", "raw": ""})
+        with self._lock:
+            cur = self._conn.execute(
+                "UPDATE messages SET turn_json = ?, reasoning = reasoning || ?,"
+                " answer = CASE WHEN ? THEN ? ELSE answer || ? END"
+                " WHERE conversation_id = ? AND id = ?",
+                (_turn_json(light), reasoning_add, answer_reset, answer_add, answer_add, conv_id, message_id),
+            )
+            if cur.rowcount == 0:
+                raise UnknownConversation(conv_id)
 
     def delete_messages_from(self, conv_id: str, message_id: str) -> int:
         """Delete `message_id` and everything after it (regenerate / edit). Returns how many were removed."""

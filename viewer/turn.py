@@ -170,6 +170,18 @@ class TurnRecorder:
     def elapsed(self) -> float:
         return self.clock() - self.t0
 
+    def thinking_seconds(self) -> float | None:
+        """Seconds of thinking so far: None before any reasoning; live while it lasts (even if the server
+        is silent), fixed once it ended. Read from other threads: only plain float fields are read."""
+        t = self.timings
+        start = t.reasoning_start
+        if start is None:
+            return None
+        end = t.reasoning_end
+        if end is None:
+            end = t.end if t.end is not None else self.elapsed
+        return max(0.0, end - start)
+
     def usage(self) -> Usage:
         """Server-reported counts when sent (exact); otherwise counts of deltas (approximate)."""
         approx_r = self._reasoning_deltas

@@ -1,20 +1,27 @@
 """reasoning-viewer's Streamlit page. Run with `reasoning-viewer` (which calls `streamlit run` on this file).
 
-The page is a thin view: replies stream in background threads (viewer.live),
-are saved by the store as they stream, and are split and timed by the core.
+The page is a thin view over the reply service (viewer.replies): replies stream and are saved in the
+service's threads, and any page (this run, a rerun, another tab) watches them through its own cursor.
+Going away never stops a reply; only its Stop button does.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
+from viewer.models import Conversation
+from viewer.replies import Reply, ReplyService
+from viewer.store import Store
 from viewer.ui import chat, sidebar
-from viewer.ui.context import get_bootstrap, get_registry, get_store
+from viewer.ui.context import get_bootstrap, get_service, get_store
 from viewer.ui.settings import Settings
 from viewer.ui.style import REASONING_STYLE
 
+COMPOSER_KEY = "composer"
+RESTORE_KEY = "composer_restore"  # text the user typed that was not sent, put back in the box next run
 
-def _current_conversation(store):
+
+def _current_conversation(store: Store) -> Conversation | None:
     conv_id = st.query_params.get("c")
     if not conv_id:
         return None
@@ -25,19 +32,46 @@ def _current_conversation(store):
     return conv
 
 
+def _refused(text: str | None) -> None:
+    """The reply was not started: keep what the user typed in the box and say why (next run)."""
+    if text:
+        st.session_state[RESTORE_KEY] = text
+    st.rerun()
+
+
+def _start_requested(
+    service: ReplyService, settings: Settings, conv: Conversation | None, prompt: str | None
+) -> Reply | None:
+    """Start a reply for a typed prompt or a Regenerate/Retry click, if either happened in this run."""
+    regenerate = st.session_state.pop("regenerate", None)
+    target = settings.target()
+    if regenerate and conv is not None:
+        if regenerate.get("max_tokens"):
+            target.settings.max_tokens = regenerate["max_tokens"]
+        reply = chat.send(service, target, conv.id, replace_from=regenerate["message_id"])
+        if reply is None:
+            _refused(None)
+        return reply
+    if prompt:
+        reply = chat.send(service, target, conv.id if conv is not None else None, prompt=prompt)
+        if reply is None:
+            _refused(prompt)
+        return reply
+    return None
+
+
 def main() -> None:
     st.set_page_config(page_title="reasoning-viewer", page_icon="💭", layout="centered")
     st.html(REASONING_STYLE)
-    store, registry, boot = get_store(), get_registry(), get_bootstrap()
+    store, service, boot = get_store(), get_service(), get_bootstrap()
     conv = _current_conversation(store)
     with st.sidebar:
         st.title("reasoning-viewer")
         profile, model = sidebar.endpoint_section(store, boot)
-        sidebar.generation_section(store, profile, model)
-        sidebar.conversations_section(store, conv)
+        sidebar.generation_section(service, profile, model)
+        conversations_slot = st.container()  # filled last, so a conversation started in this run is listed
     settings = Settings(
-        store=store,
-        registry=registry,
+        service=service,
         profile=profile,
         model=model,
         read_timeout=float(st.session_state.get("read_timeout", 600)),
@@ -46,32 +80,23 @@ def main() -> None:
     if boot.notice and conv is None:
         notice.info(boot.notice)
 
-    live = registry.running(conv.id) if conv is not None else None
-    finished = registry.get(conv.id) if conv is not None and live is None else None
-    if finished is not None and finished.save_error:
-        st.error(finished.save_error)
-    if live is not None:
-        live.attach()  # early, so a rerun is not mistaken for a Stop (see LiveTurn.stop_unless_watched)
+    if RESTORE_KEY in st.session_state:
+        st.session_state[COMPOSER_KEY] = st.session_state.pop(RESTORE_KEY)
+    prompt = st.chat_input("Ask anything", key=COMPOSER_KEY)
+    started = _start_requested(service, settings, conv, prompt)
+    if started is not None:
+        notice.empty()
+        conv = store.get_conversation(started.conversation_id)
+    live = service.running(conv.id) if conv is not None else None
     if conv is not None:
-        chat.render_conversation(conv, live)
-
-    regenerate = st.session_state.pop("regenerate", None)
-    prompt = st.chat_input("Ask anything", submit_mode="disable", disabled=live is not None)
+        chat.render_conversation(conv, service, live)
+    with conversations_slot:
+        sidebar.conversations_section(store, service, conv)
+    refusal = st.session_state.pop(chat.NOTICE_KEY, None)
+    if refusal:
+        st.error(refusal)
     if live is not None:
         chat.watch_live(live)
-    elif regenerate and conv is not None:
-        live = chat.start_turn(
-            conv, settings, max_tokens=regenerate.get("max_tokens"), replace_from=regenerate["message_id"]
-        )
-        if live is not None:
-            st.rerun()
-    elif prompt:
-        with st.chat_message("user"):
-            st.markdown(prompt)
-        # Watch in this same run: the input stays disabled (submit_mode) until the reply ends.
-        live = chat.start_turn(conv, settings, prompt=prompt)
-        if live is not None:
-            chat.watch_live(live)
 
 
 main()

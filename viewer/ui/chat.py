@@ -5,34 +5,31 @@ Two renderings of an assistant turn live here:
 * `render_turn` for a finished (or interrupted) turn: a folded "Thought for N
   seconds" section whose contents are only rendered once opened, so a long
   conversation reruns fast;
-* `watch_live` for a turn streaming in a background thread: a "Thinking… 7s"
-  status whose label ticks every second and whose reasoning grows paragraph by
+* `watch_live` for a reply streaming in the reply service's thread: a "Thinking… 7s"
+  status whose label ticks on the second and whose reasoning grows paragraph by
   paragraph (finished paragraphs are sent once; only the one being written is
-  re-sent), updated at most `UPDATES_PER_S` times a second.
+  re-sent), updated at most `UPDATES_PER_S` times a second. The page reads the
+  reply's log through its own cursor; it never stops the reply by going away.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
+from typing import Any
 
 import streamlit as st
 
-from viewer.client import ChatClient
-from viewer.errors import ViewerError
-from viewer.live import LiveTurn
 from viewer.models import AssistantTurn, Conversation, Message
-from viewer.request_builder import SettingsError, build_request
-from viewer.turn import TurnOptions, tokens_per_second
+from viewer.replies import Reply, ReplyBusy, ReplyRefused, ReplyService, Target, TextCursor
+from viewer.turn import tokens_per_second
 from viewer.ui import sidebar
-from viewer.ui.context import prefill_key
-from viewer.ui.live_section import LiveSection
-from viewer.ui.settings import Settings
+from viewer.ui.live_section import LiveSection, user_choice
 
 UPDATES_PER_S = 15
-PIECE_CHARS = 400  # a long paragraph is cut at a sentence end past this, so re-sends stay short
 MESSAGE_OVERHEAD_BYTES = 120  # what a websocket message costs beyond its text, roughly
-STOP_GRACE_S = 0.6
+RESEND_BYTES_PER_S = 1000  # at most this much of a slowly growing paragraph is re-sent per second
+NOTICE_KEY = "composer_notice"  # a refusal to show above the composer on the next run
 
 
 # -- finished turns ------------------------------------------------------------------
@@ -143,116 +140,87 @@ def _turn_actions(msg: Message, turn: AssistantTurn, *, is_last: bool, budget: i
         st.code(turn.answer, language=None, wrap_lines=True)
 
 
-def render_conversation(conv: Conversation, live: LiveTurn | None) -> None:
+def render_conversation(conv: Conversation, service: ReplyService, live: Reply | None) -> None:
+    """Every message but the live reply (drawn by `watch_live`). A reply this process holds in memory is
+    drawn from memory, which is never older than the stored row (it may not be saved yet)."""
     last_assistant = max((i for i, m in enumerate(conv.messages) if m.role == "assistant"), default=-1)
+    held = service.get(conv.id)
     for i, msg in enumerate(conv.messages):
         if msg.role == "system":
             continue
         if live is not None and msg.id == live.message_id:
-            continue  # drawn by watch_live
+            continue
         with st.chat_message(msg.role):
             if msg.role == "user":
                 st.markdown(msg.content)
-            else:
-                render_turn(msg, is_last=i == last_assistant and live is None, live_exists=False)
+                continue
+            if user_choice(live_key(msg.id)) and f"think-{msg.id}" not in st.session_state:
+                st.session_state[f"think-{msg.id}"] = True  # opened by hand while it streamed: stays open
+            if held is not None and held.message_id == msg.id and held.final is not None:
+                msg = msg.model_copy(update={"turn": held.final})
+                if held.save_problem:
+                    st.warning(held.save_problem)
+            render_turn(msg, is_last=i == last_assistant and live is None, live_exists=False)
 
 
 # -- starting a turn ------------------------------------------------------------------
 
 
-def start_turn(
-    conv: Conversation | None,
-    settings: Settings,
+def send(
+    service: ReplyService,
+    target: Target,
+    conv_id: str | None,
     *,
     prompt: str | None = None,
-    max_tokens: int | None = None,
     replace_from: str | None = None,
-) -> LiveTurn | None:
-    """Send the conversation (plus `prompt`, if given); the reply streams in a background thread.
-
-    Everything that can go wrong before sending is checked before anything is
-    stored or deleted: a bad setting never leaves an unanswered prompt behind,
-    and Regenerate (`replace_from`, the reply to replace) never loses the old
-    reply unless the new one really starts.
-    """
-    store, registry = settings.store, settings.registry
-    gen = settings.generation()
-    if max_tokens:
-        gen.max_tokens = max_tokens
-    profile = settings.profile
-    draft = conv.model_copy(deep=True) if conv is not None else Conversation()
-    if replace_from is not None:
-        ids = [m.id for m in draft.messages]
-        draft.messages = draft.messages[: ids.index(replace_from)] if replace_from in ids else draft.messages
-    user = Message(role="user", content=prompt) if prompt is not None else None
-    if user is not None:
-        draft.messages.append(user)
+) -> Reply | None:
+    """Ask the reply service to start a reply; on refusal, say why (the caller keeps the typed text)."""
     try:
-        if not gen.model:
-            raise SettingsError("Choose a model in the sidebar first.")
-        if conv is not None and registry.running(conv.id) is not None:
-            raise SettingsError("A reply is already streaming in this conversation (perhaps in another tab).")
-        request = build_request(draft, gen, profile.base_url)
-        client = ChatClient(
-            profile.base_url,
-            api_key=settings.session_api_key(),
-            api_key_env=profile.api_key_env,
-            read_timeout=settings.read_timeout,
-        )
-    except (SettingsError, ValueError, ViewerError) as exc:
-        message = exc.message if isinstance(exc, ViewerError) else str(exc)
-        note = " Your message was not sent; it is still shown above." if user is not None else ""
-        st.error(f"{message}{note}")
+        reply = service.start(target, conversation_id=conv_id, prompt=prompt, replace_from=replace_from)
+    except ReplyRefused as exc:
+        note = ""
+        if prompt is not None and not isinstance(exc, ReplyBusy):
+            note = " Your message was not sent; it is kept in the box."
+        st.session_state[NOTICE_KEY] = exc.message + note
         return None
-    if conv is None:
-        conv = store.create_conversation(endpoint=profile.name, model=gen.model)
-        sidebar.open_conversation(conv.id)
-    if replace_from is not None:
-        store.delete_messages_from(conv.id, replace_from)
-    if user is not None:
-        store.add_message(conv.id, user)
-    assistant = Message(role="assistant", turn=AssistantTurn(model=gen.model, request_params={}))
-    store.add_message(conv.id, assistant)
-    key = prefill_key(profile, gen.model)
-    live = LiveTurn(
-        conversation_id=conv.id,
-        message_id=assistant.id,
-        client=client,
-        request=request,
-        store=store,
-        options=TurnOptions(markers=settings.custom_markers(), assume_open=bool(store.get_setting(key, False))),
-        on_reclassified=lambda: store.set_setting(key, True),
-    )
-    return registry.start(live)
+    sidebar.open_conversation(reply.conversation_id)
+    return reply
 
 
-# -- watching a live turn -----------------------------------------------------------------
+# -- watching a live reply -----------------------------------------------------------------
 
 
 class _ReasoningView:
-    """The thinking section of a live turn, built to send the browser little more than the text itself.
+    """The thinking section of a live reply, built to send the browser little more than the text itself.
 
-    Finished paragraphs (and, in long paragraphs, finished runs of sentences)
-    become elements of their own that are sent once. Only the piece being
-    written is re-sent, and only when enough new text has arrived to be worth
-    the re-send (or a second has passed), so the bytes on the websocket stay a
-    small multiple of the trace whether the model writes fast or slowly.
+    Each paragraph of the text (blank-line separated, fenced code kept whole) is an element of its own:
+    finished paragraphs are sent once; only the paragraph being written is re-sent as it grows, when the
+    new part pays for the re-send or time has passed. Paragraphs on screen are the text's own, so nothing
+    reflows when the section folds.
+
+    The section is a `LiveSection`: its label ticks in place ("Thinking… 7s" → "Thought for 41 seconds")
+    without re-sending its contents, and a user's open/closed choice always wins over the app's.
     """
 
-    def __init__(self, slot, key: str) -> None:
+    def __init__(self, slot: Any, key: str) -> None:
         self.slot = slot
         self.key = key
         self.section: LiveSection | None = None
-        self.piece = None  # the element showing `current`
-        self.current = ""  # text of the piece being written
+        self.piece: Any = None  # the element showing `current`
+        self.current = ""  # text of the paragraph being written
         self.sent = 0  # how much of `current` the browser has
         self.sent_at = 0.0
         self.folded = False
 
+    @property
+    def body(self) -> Any:
+        assert self.section is not None
+        return self.section.container
+
     def ensure(self, label: str) -> None:
         if self.section is None:
             self.section = LiveSection(self.slot.container(), label, key=self.key, expanded=True)
-            self.piece = self.section.container.empty()
+            self.piece = self.body.empty()
 
     def label(self, text: str) -> None:
         if self.section is not None and not self.folded and text != self.section.label:
@@ -260,116 +228,115 @@ class _ReasoningView:
 
     def add(self, text: str, now: float) -> None:
         self.current += text
-        while (cut := self._next_cut()) is not None:
-            done, rest = self.current[: cut[0]], self.current[cut[1] :]
+        while (cut := _paragraph_end(self.current)) is not None:
+            done, rest = self.current[:cut], self.current[cut + 2 :]
             if done.strip():
                 if self.sent != len(done):  # the browser lacks some of it, or has text past the cut
                     self.piece.markdown(done)
-                self.piece = self.section.container.empty()
-            self.current, self.sent = rest.lstrip("\n") if cut[1] - cut[0] == 2 else rest, 0
+                self.piece = self.body.empty()
+            self.current, self.sent = rest, 0
         self.flush(now, force=False)
 
-    def _next_cut(self) -> tuple[int, int] | None:
-        """Where the piece being written ends: a blank line outside code, or a sentence end in a long piece."""
-        start = 0
-        while (cut := self.current.find("\n\n", start)) >= 0:
-            if self.current[:cut].count("```") % 2 == 0:
-                return cut, cut + 2
-            start = cut + 2
-        if len(self.current) > PIECE_CHARS and self.current.count("```") % 2 == 0:
-            end = max(self.current.rfind(". ", 0, PIECE_CHARS * 2), self.current.rfind("? ", 0, PIECE_CHARS * 2))
-            if end >= PIECE_CHARS // 2:
-                return end + 1, end + 2
-        return None
-
     def flush(self, now: float, *, force: bool) -> None:
-        """Re-send the piece being written when the new part pays for the re-send, or a second has passed."""
+        """Re-send the paragraph being written when the new part pays for the re-send, or time has passed."""
         pending = len(self.current) - self.sent
         if self.piece is None or pending <= 0:
             return
         worth_it = pending * 2 >= len(self.current) + MESSAGE_OVERHEAD_BYTES
-        if force or worth_it or now - self.sent_at >= 1.0:
+        # A slow model writing a long paragraph: re-send about once a second, but never more than
+        # RESEND_BYTES_PER_S of it, so the bytes stay bounded per second whatever the paragraph's length.
+        interval = max(1.0, len(self.current) / RESEND_BYTES_PER_S)
+        if force or worth_it or now - self.sent_at >= interval:
             self.piece.markdown(self.current)
             self.sent, self.sent_at = len(self.current), now
 
     def fold(self, label: str, now: float) -> None:
-        """Fold to 'Thought for N seconds', unless the user opened or closed the section by hand."""
+        """Fold to 'Thought for N seconds' once the reasoning ends."""
         if self.section is not None and not self.folded:
             self.flush(now, force=True)
             self.section.update(label=label, expanded=False)
             self.folded = True
 
 
-def watch_live(live: LiveTurn) -> None:
-    """Draw the streaming turn until it ends, then rerun so it is drawn from the store like any other."""
+def _paragraph_end(text: str) -> int | None:
+    """Index of the first blank line that ends a paragraph outside fenced code, or None."""
+    start = 0
+    while (cut := text.find("\n\n", start)) >= 0:
+        if text.count("```", 0, cut) % 2 == 0:
+            return cut
+        start = cut + 2
+    return None
+
+
+def live_key(message_id: str) -> str:
+    """The live thinking section's key (its CSS class is `st-key-live-…`)."""
+    return f"live-{message_id}"
+
+
+def _thinking_label(seconds: float | None) -> str:
+    return f"Thinking… {int(seconds or 0)}s"
+
+
+def watch_live(reply: Reply) -> None:
+    """Draw the streaming reply until it ends, then rerun so it is drawn from the store like any other.
+
+    This page only *watches*: the reply streams in its own thread and goes on if this script run ends
+    (a rerun, a reload, another conversation, a closed tab). Only the Stop button stops it.
+    """
     with st.chat_message("assistant"):
-        seen = live.attach()
-        thinking = _ReasoningView(st.empty(), key=f"live-{live.message_id}")
+        thinking = _ReasoningView(st.empty(), key=live_key(reply.message_id))
         answer_slot = st.empty()
         wait_slot = st.empty()
-        if st.button("Stop", key=f"stop-{live.message_id}", icon=":material/stop_circle:"):
-            live.stop()
-        r_idx = a_idx = gen = 0
+        note_slot = st.empty()
+        note: str | None = None
+        st.button("Stop", key=f"stop-{reply.message_id}", icon=":material/stop_circle:", on_click=reply.stop)
+        cursor = TextCursor()
         answer = ""
-        last_tick = -1
-        waiting_shown = False
-        try:
-            while True:
-                done = live.done.wait(1.0 / UPDATES_PER_S)
-                now = time.monotonic()
-                view, new_gen = live.view(r_idx, a_idx, gen)
-                r_idx += len(view.reasoning_new)
-                if view.answer_reset:
-                    answer, a_idx, gen = "", 0, new_gen
-                a_idx += len(view.answer_new)
-                if (view.reasoning_new or view.answer_new) and waiting_shown:
-                    wait_slot.empty()
-                    waiting_shown = False
-                if view.reasoning_new:
-                    thinking.ensure(f"Thinking… {int(view.thinking_for or 0)}s")
-                    thinking.add("".join(view.reasoning_new), now)
+        shown_wait: int | None = None
+        last_update = 0.0
+        while True:
+            closed = reply.log.closed
+            changes = cursor.advance(reply.log)
+            now = time.monotonic()
+            if changes.reasoning_started or changes.reasoning:
+                wait_slot.empty()
+                thinking.ensure(_thinking_label(reply.thinking_seconds()))
+            if changes.reasoning:
+                thinking.add(changes.reasoning, now)
+            else:
+                thinking.flush(now, force=False)
+            if changes.answer_reset:
+                answer = ""
+                answer_slot.empty()
+            if changes.answer:
+                wait_slot.empty()
+                answer += changes.answer
+                answer_slot.markdown(answer)
+            if changes.reasoning_ended:
+                thinking.fold(reply.snapshot().thought_label, now)
+            seconds = reply.thinking_seconds()
+            if thinking.section is not None and not thinking.folded:
+                thinking.label(_thinking_label(seconds))
+            elif thinking.section is None and not answer:
+                waited = int(reply.elapsed())
+                if waited != shown_wait:
+                    wait_slot.caption(f"Waiting for the model… {waited}s")
+                    shown_wait = waited
+            if reply.save_problem != note:
+                note = reply.save_problem
+                if note:
+                    note_slot.caption(f":material/save: {note}")
                 else:
-                    thinking.flush(now, force=False)
-                if view.answer_new:
-                    answer += "".join(view.answer_new)
-                    answer_slot.markdown(answer)
-                elif view.answer_reset:
-                    answer_slot.empty()
-                tick = int(view.elapsed)
-                if tick != last_tick:
-                    last_tick = tick
-                    if thinking.section is None and not answer:
-                        wait_slot.caption(f"Waiting for the model… {tick}s")
-                        waiting_shown = True
-                    if view.reasoning_open:
-                        thinking.label(f"Thinking… {int(view.thinking_for or 0)}s")
-                if view.reasoning_done and thinking.section is not None and not thinking.folded:
-                    thinking.fold(view.thought_label, now)
-                if done or view.done:
-                    break
-        except BaseException as exc:
-            # The chat input's Stop button ends the script run; so does a click elsewhere, just before a rerun.
-            if type(exc).__name__ == "StopException":
-                live.stop_unless_watched(seen, STOP_GRACE_S, _session_still_open())
-            raise
+                    note_slot.empty()
+            if closed and cursor.cursor >= len(reply.log):
+                break
+            last_update = now
+            # Wake for new text (at most UPDATES_PER_S times a second) or for the next whole second of the
+            # clock, whichever comes first, so the label ticks on time even while the server is silent.
+            clock = seconds if seconds is not None else reply.elapsed()
+            to_tick = 1.0 - (clock % 1.0) + 0.01
+            reply.log.wait(cursor.cursor, to_tick)
+            spare = 1.0 / UPDATES_PER_S - (time.monotonic() - last_update)
+            if spare > 0 and not reply.log.closed:
+                reply.done.wait(min(spare, to_tick))
     st.rerun()
-
-
-def _session_still_open():
-    """A check, usable from another thread, that this browser tab is still connected.
-
-    A closed or reloaded tab also ends the script run; then the reply should
-    finish in the background and be saved, not be stopped.
-    """
-    try:
-        from streamlit.runtime import Runtime
-        from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
-
-        ctx = get_script_run_ctx()
-        runtime = Runtime.instance()
-        session_id = ctx.session_id if ctx is not None else None
-    except Exception:  # pragma: no cover - depends on the Streamlit version
-        return lambda: True
-    if session_id is None:
-        return lambda: True
-    return lambda: runtime.is_active_session(session_id)

@@ -1,7 +1,7 @@
 """Process-wide resources of the app and the endpoint it talks to.
 
 Everything here is created once per server process (`st.cache_resource`):
-the SQLite store, the registry of streaming turns, and, when no real server
+the SQLite store, the reply service (which owns every streaming reply), and, when no real server
 can be found, the embedded replay server. Per-browser-tab settings live in
 `st.session_state` and are read through `Settings`.
 """
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import streamlit as st
 
 from viewer.discovery import find_local_servers
-from viewer.live import LiveRegistry
 from viewer.models import EndpointProfile
 from viewer.replay import ReplayServer
+from viewer.replies import ReplyService
 from viewer.store import Store
 
 PROFILES_KEY = "profiles"
@@ -37,8 +37,9 @@ def get_store() -> Store:
 
 
 @st.cache_resource(show_spinner=False)
-def get_registry() -> LiveRegistry:
-    return LiveRegistry()
+def get_service() -> ReplyService:
+    """The process-wide reply service: replies outlive the pages that started them."""
+    return ReplyService(get_store())
 
 
 @st.cache_resource(show_spinner="Looking for a local model server…")
@@ -98,11 +99,3 @@ def all_profiles(store: Store, boot: Bootstrap) -> list[EndpointProfile]:
     """Bootstrap endpoints first (they answered just now), then the user's saved ones."""
     seen = {p.name for p in boot.profiles}
     return list(boot.profiles) + [p for p in saved_profiles(store) if p.name not in seen]
-
-
-def prefill_key(profile: EndpointProfile, model: str) -> str:
-    return f"prefills:{profile.base_url}:{model}"
-
-
-def history_policy_key(profile: EndpointProfile, model: str) -> str:
-    return f"history_policy:{profile.base_url}:{model}"

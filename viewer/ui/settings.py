@@ -10,18 +10,16 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from viewer.live import LiveRegistry
 from viewer.models import EndpointProfile
+from viewer.replies import ReplyService, Target
 from viewer.request_builder import GenerationSettings
-from viewer.store import Store
 
 SESSION_KEYS = "session_api_keys"
 
 
 @dataclass
 class Settings:
-    store: Store
-    registry: LiveRegistry
+    service: ReplyService
     profile: EndpointProfile
     model: str | None
     read_timeout: float = 600.0
@@ -50,4 +48,14 @@ class Settings:
             thinking=ss.get("thinking", "default"),
             extra_json=ss.get("extra_json", ""),
             history_policy=ss.get("history_policy", "strip"),
+        )
+
+    def target(self) -> Target:
+        """Where the next message goes, with what: the reply service's input."""
+        return Target(
+            profile=self.profile,
+            settings=self.generation(),
+            api_key=self.session_api_key(),
+            markers=self.custom_markers(),
+            read_timeout=self.read_timeout,
         )

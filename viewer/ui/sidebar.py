@@ -10,8 +10,9 @@ from viewer.client import ChatClient, normalize_base_url
 from viewer.errors import ViewerError
 from viewer.export import ViewerImportError, from_json, to_html, to_json, to_markdown
 from viewer.models import Conversation, EndpointProfile
+from viewer.replies import ReplyService
 from viewer.store import Store
-from viewer.ui.context import Bootstrap, all_profiles, history_policy_key, save_profiles, saved_profiles
+from viewer.ui.context import Bootstrap, all_profiles, save_profiles, saved_profiles
 from viewer.ui.settings import SESSION_KEYS
 
 HISTORY_LABELS = {
@@ -23,7 +24,10 @@ HISTORY_LABELS = {
 
 
 def open_conversation(conv_id: str | None) -> None:
-    """Switch conversations by URL, so reload and bookmarks reopen the same one."""
+    """Switch conversations by URL, so reload and bookmarks reopen the same one.
+
+    Called from widget callbacks (`on_click`), which run before the script: the address bar then shows
+    the new `?c=` with the run that draws it, never one conversation behind."""
     if conv_id:
         st.query_params["c"] = conv_id
     elif "c" in st.query_params:
@@ -123,7 +127,7 @@ def _profile_editor(store: Store, current: EndpointProfile) -> None:
         st.rerun()
 
 
-def generation_section(store: Store, profile: EndpointProfile, model: str | None) -> None:
+def generation_section(service: ReplyService, profile: EndpointProfile, model: str | None) -> None:
     with st.expander("Generation"):
         st.text_area("System prompt", key="system_prompt", height=80)
         c1, c2 = st.columns([1, 3])
@@ -147,9 +151,9 @@ def generation_section(store: Store, profile: EndpointProfile, model: str | None
             "or reasoning_effort: none (Ollama) — only when not 'default'.",
         )
         if model:
-            key = history_policy_key(profile, model)
+            key = f"{profile.base_url}:{model}"
             if "history_policy" not in st.session_state or st.session_state.get("_history_for") != key:
-                st.session_state["history_policy"] = store.get_setting(key, "strip")
+                st.session_state["history_policy"] = service.history_policy(profile.base_url, model)
                 st.session_state["_history_for"] = key
             policy = st.selectbox(
                 "Reasoning in later turns (this model)",
@@ -157,35 +161,42 @@ def generation_section(store: Store, profile: EndpointProfile, model: str | None
                 format_func=HISTORY_LABELS.get,
                 key="history_policy",
             )
-            if store.get_setting(key, "strip") != policy:
-                store.set_setting(key, policy)
+            service.set_history_policy(profile.base_url, model, policy)
         st.text_input("Custom start marker", key="marker_start", placeholder="<my_think>")
         st.text_input("Custom end marker", key="marker_end", placeholder="</my_think>")
         st.text_area("Extra request JSON", key="extra_json", placeholder='{"top_k": 20}', height=68)
 
 
-def conversations_section(store: Store, current: Conversation | None) -> None:
-    if st.button("New chat", icon=":material/add:", use_container_width=True):
-        open_conversation(None)
-        st.rerun()
+def conversations_section(store: Store, service: ReplyService, current: Conversation | None) -> None:
+    st.button("New chat", icon=":material/add:", use_container_width=True, on_click=open_conversation, args=(None,))
     query = st.text_input("Search", key="search", placeholder="prompts, answers, reasoning")
     if query.strip():
         hits = store.search(query.strip())
         if not hits:
             st.caption("No matches.")
         for hit in hits[:20]:
-            if st.button(
+            st.button(
                 f"{hit.title} · {hit.field}: {hit.snippet[:60]}",
                 key=f"hit-{hit.conversation_id}-{hit.message_id}-{hit.field}",
-            ):
-                open_conversation(hit.conversation_id)
-                st.rerun()
+                on_click=open_conversation,
+                args=(hit.conversation_id,),
+            )
     st.caption("Conversations")
+    streaming = service.streaming_conversations()
+    current_id = current.id if current else None
     for summary in store.list_conversations():
-        label = summary.title if summary.id != (current.id if current else None) else f"▸ {summary.title}"
-        if st.button(label, key=f"conv-{summary.id}", use_container_width=True):
-            open_conversation(summary.id)
-            st.rerun()
+        label = summary.title
+        if summary.id in streaming:
+            label = f"{label} · streaming…"
+        if summary.id == current_id:
+            label = f"▸ {label}"
+        st.button(
+            label,
+            key=f"conv-{summary.id}",
+            use_container_width=True,
+            on_click=open_conversation,
+            args=(summary.id,),
+        )
     if current is not None:
         with st.expander("This conversation"):
             title = st.text_input("Title", value=current.title, key=f"title-{current.id}")
