@@ -1,0 +1,286 @@
+"""viewer/replies.py: replies that belong to the app, their event log and cursors, the saver, the service.
+
+Everything streams from a real replay server over loopback and saves into a real SQLite file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from viewer.client import ChatClient
+from viewer.models import EndpointProfile
+from viewer.reasoning import SplitEvent
+from viewer.replay import ReplayServer
+from viewer.replies import Reply, ReplyBusy, ReplyLog, ReplyRefused, ReplyService, Target, TextCursor
+from viewer.request_builder import GenerationSettings
+from viewer.store import Store
+
+PROMPT = "What is 17 × 23?"
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 15.0) -> bool:
+    """Poll a condition with a deadline: a wait for a fact, never a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store(tmp_path / "replies.db")
+    yield s
+    s.close()
+
+
+def target(server: ReplayServer, model: str, **settings: object) -> Target:
+    profile = EndpointProfile(name="replay", base_url=server.base_url, api_key_env="NO_SUCH_KEY")
+    return Target(profile=profile, settings=GenerationSettings(model=model, **settings))  # type: ignore[arg-type]
+
+
+# -- the log and its cursors --------------------------------------------------------------------------------
+
+
+def test_cursors_read_only_what_is_new_and_rebuild_the_text() -> None:
+    log = ReplyLog()
+    a, b = TextCursor(), TextCursor()
+    log.append([SplitEvent("reasoning_start", "", 0.0), SplitEvent("reasoning", "Let me ", 0.0)])
+    first = a.advance(log)
+    assert first.reasoning_started and first.reasoning == "Let me "
+    log.append([SplitEvent("reasoning", "think.", 0.1), SplitEvent("reasoning_end", "", 0.1)])
+    log.append([SplitEvent("answer", "42", 0.2)])
+    second = a.advance(log)
+    assert (second.reasoning, second.answer, second.reasoning_ended) == ("think.", "42", True)
+    assert not a.advance(log)  # nothing new: an empty change
+    late = b.advance(log)  # a viewer that comes later reads everything once
+    assert (late.reasoning, late.answer) == ("Let me think.", "42")
+    assert a.cursor == b.cursor == len(log)
+
+
+def test_a_reclassification_resets_the_answer_a_viewer_has_shown() -> None:
+    log = ReplyLog()
+    cursor = TextCursor()
+    log.append([SplitEvent("provisional", "17 × 23 ", 0.0)])
+    assert cursor.advance(log).answer == "17 × 23 "
+    log.append([SplitEvent("reclassified", "17 × 23 is 391.", 0.1), SplitEvent("reasoning_end", "", 0.1)])
+    log.append([SplitEvent("answer", "No.", 0.2)])
+    changes = cursor.advance(log)
+    assert changes.answer_reset and changes.reasoning == "17 × 23 is 391." and changes.answer == "No."
+
+
+def test_wait_wakes_for_new_events_and_for_the_close() -> None:
+    log = ReplyLog()
+    assert log.wait(0, 0.01) is False  # nothing yet: times out
+    threading.Timer(0.05, lambda: log.append([SplitEvent("answer", "x", 0.0)])).start()
+    assert log.wait(0, 10.0) is True
+    threading.Timer(0.05, log.close).start()
+    assert log.wait(1, 10.0) is True and log.closed
+
+
+# -- one reply ------------------------------------------------------------------------------------------
+
+
+def test_reply_without_a_store_runs_in_the_calling_thread(replay_server: ReplayServer) -> None:
+    seen: list[SplitEvent] = []
+    client = ChatClient(replay_server.base_url, api_key_env=None)
+    reply = Reply(
+        client=client,
+        request={"model": "demo-r1", "messages": [{"role": "user", "content": PROMPT}]},
+        on_events=seen.extend,
+    )
+    final = reply.run()
+    assert reply.done.is_set() and reply.saved.is_set() and reply.log.closed
+    assert final.status == "done" and "391" in final.answer and final.reasoning
+    cursor = TextCursor()
+    changes = cursor.advance(reply.log)
+    assert (changes.reasoning, changes.answer) == (final.reasoning, final.answer)
+    assert len(seen) == len(reply.log)  # the inline viewer saw every event, in order
+
+
+# -- the service --------------------------------------------------------------------------------------------
+
+
+def test_service_starts_saves_and_keeps_the_latest_reply(store: Store, replay_server: ReplayServer) -> None:
+    service = ReplyService(store)
+    reply = service.start(target(replay_server, "demo-r1"), prompt=PROMPT)
+    assert reply.wait(30) and reply.saved.wait(30)
+    conv = store.get_conversation(reply.conversation_id)
+    assert conv is not None and conv.title.startswith("What is 17")
+    assert [m.role for m in conv.messages] == ["user", "assistant"]
+    saved = conv.messages[-1].turn
+    assert saved is not None and reply.final is not None
+    assert (saved.reasoning, saved.answer, saved.status) == (reply.final.reasoning, reply.final.answer, "done")
+    assert service.get(conv.id) is reply and service.running(conv.id) is None
+    assert service.current_turn(conv.id, reply.message_id) == reply.final
+
+
+def test_prefilled_opener_is_remembered_per_endpoint_and_model(store: Store, replay_server: ReplayServer) -> None:
+    service = ReplyService(store)
+    base = replay_server.base_url
+    first = service.start(target(replay_server, "demo-r1-prefilled"), prompt="Is 391 prime?")
+    assert first.wait(30) and first.recorder.options.assume_open is False
+    assert wait_until(lambda: service.prefills_opener(base, "demo-r1-prefilled"))
+    assert not service.prefills_opener(base, "demo-r1")
+    second = service.start(
+        target(replay_server, "demo-r1-prefilled"), conversation_id=first.conversation_id, prompt="And 221?"
+    )
+    assert second.wait(30) and second.recorder.options.assume_open is True
+    assert ReplyService(store).prefills_opener(base, "demo-r1-prefilled"), "kept in the store across restarts"
+
+
+def test_history_policy_is_per_model_and_persists(store: Store) -> None:
+    service = ReplyService(store)
+    assert service.history_policy("http://h/v1", "m") == "strip"
+    service.set_history_policy("http://h/v1", "m", "reasoning")
+    assert ReplyService(store).history_policy("http://h/v1", "m") == "reasoning"
+    assert service.history_policy("http://h/v1", "other") == "strip"
+    assert ReplyService(None).history_policy("http://h/v1", "m") == "strip"
+
+
+def test_a_second_reply_in_a_streaming_conversation_is_refused_and_nothing_stored(store: Store) -> None:
+    with ReplayServer(speed=5).start() as server:
+        service = ReplyService(store)
+        first = service.start(target(server, "demo-long"), prompt="Count them all.")
+        assert wait_until(lambda: len(first.log) > 3)
+        before = store.get_conversation(first.conversation_id)
+        with pytest.raises(ReplyBusy, match="already streaming"):
+            service.start(target(server, "demo-r1"), conversation_id=first.conversation_id, prompt="Another?")
+        assert store.get_conversation(first.conversation_id) == before
+        assert service.streaming_conversations() == {first.conversation_id}
+        service.stop(first.conversation_id)
+        assert first.wait(10) and first.final is not None and first.final.stopped
+        assert service.streaming_conversations() == set()
+
+
+def test_a_setting_that_cannot_be_sent_is_refused_before_anything_is_stored(
+    store: Store, replay_server: ReplayServer
+) -> None:
+    service = ReplyService(store)
+    with pytest.raises(ReplyRefused, match="Choose a model"):
+        service.start(target(replay_server, ""), prompt=PROMPT)
+    with pytest.raises(ReplyRefused, match="Extra request JSON"):
+        service.start(target(replay_server, "demo-r1", extra_json="{oops"), prompt=PROMPT)
+    assert store.list_conversations() == []
+
+
+def test_only_stop_stops_a_reply_nobody_watches(store: Store) -> None:
+    """No page holds the reply: it streams on to the end and is saved whole (a closed tab, another chat)."""
+    with ReplayServer(speed=50).start() as server:
+        service = ReplyService(store)
+        reply = service.start(target(server, "demo-r1"), prompt=PROMPT)
+        del reply
+        conv_id = next(iter(service.streaming_conversations()), None) or store.list_conversations()[0].id
+        held = service.get(conv_id)
+        assert held is not None and held.wait(30) and held.saved.wait(30)
+        saved = store.get_conversation(conv_id)
+        assert saved is not None and saved.messages[-1].turn is not None
+        assert saved.messages[-1].turn.status == "done" and "391" in saved.messages[-1].turn.answer
+
+
+# -- saving as it streams -----------------------------------------------------------------------------------
+
+
+class CountingStore(Store):
+    """A real store that notes what each progress save wrote."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.progress: list[tuple[int, int, bool, int]] = []
+
+    def save_turn_progress(self, conv_id, message_id, meta, *, reasoning_add="", answer_add="", answer_reset=False):  # type: ignore[override]
+        self.progress.append((len(reasoning_add), len(answer_add), answer_reset, len(meta.reasoning + meta.raw)))
+        super().save_turn_progress(
+            conv_id, message_id, meta, reasoning_add=reasoning_add, answer_add=answer_add, answer_reset=answer_reset
+        )
+
+
+def test_progress_saves_write_only_what_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("viewer.replies.SAVE_EVERY_S", 0.05)
+    store = CountingStore(tmp_path / "count.db")
+    with ReplayServer(speed=40).start() as server:
+        service = ReplyService(store)
+        reply = service.start(target(server, "demo-long"), prompt="Count them all.")
+        assert wait_until(lambda: len(store.progress) >= 3, timeout=30)
+        partial = store.get_conversation(reply.conversation_id)
+        assert partial is not None and partial.messages[-1].turn is not None
+        stored = partial.messages[-1].turn
+        assert stored.status == "streaming" and stored.reasoning  # a reload now shows the text so far
+        reply.stop()
+        assert reply.wait(10) and reply.saved.wait(10)
+    final = reply.final
+    assert final is not None
+    assert all(meta == 0 for *_, meta in store.progress), "the metadata saved while streaming carries no text"
+    written = sum(r for r, *_ in store.progress)
+    assert 0 < written <= len(final.reasoning), "each piece of reasoning is written once, not the whole trace"
+    again = store.get_conversation(reply.conversation_id)
+    assert again is not None and again.messages[-1].turn is not None
+    assert again.messages[-1].turn.reasoning == final.reasoning and again.messages[-1].turn.stopped
+    store.close()
+
+
+def _set_page_limit(store: Store, pages: int | None) -> None:
+    """Make the store's file 'full' (SQLITE_FULL) by capping its size in pages; None lifts the cap."""
+    with store._lock:
+        if pages is None:
+            store._conn.execute("PRAGMA max_page_count = 1073741823")
+        else:
+            current = store._conn.execute("PRAGMA page_count").fetchone()[0]
+            store._conn.execute(f"PRAGMA max_page_count = {max(current, pages)}")
+
+
+def test_disk_full_keeps_the_reply_in_memory_and_saving_resumes(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("viewer.replies.RETRY_SAVE_S", 0.05)
+    with ReplayServer(speed=200).start() as server:  # the 232 s trace in about a second
+        service = ReplyService(store)
+        reply = service.start(target(server, "demo-long"), prompt="Count them all.")
+        _set_page_limit(store, 0)  # the disk is full from now on: the file cannot grow
+        assert not reply.done.is_set(), "the page limit was set while the reply streams"
+        conv_id = reply.conversation_id
+        assert reply.wait(30)
+        assert wait_until(lambda: reply.save_problem is not None and "disk full" in reply.save_problem)
+        assert not reply.saved.is_set()
+        final = reply.final
+        assert final is not None and len(final.reasoning) > 50_000
+        stored = store.get_conversation(conv_id)
+        assert stored is not None and stored.messages[-1].turn is not None
+        assert len(stored.messages[-1].turn.reasoning) < len(final.reasoning)  # not on disk...
+        shown = service.overlay(stored)
+        assert shown.messages[-1].turn == final  # ...but whole in memory, for the page and for exports
+        _set_page_limit(store, None)  # space returns
+        assert reply.saved.wait(10) and reply.save_problem is None
+    again = store.get_conversation(conv_id)
+    assert again is not None and again.messages[-1].turn is not None
+    assert again.messages[-1].turn.reasoning == final.reasoning
+
+
+def test_a_locked_database_delays_saving_but_never_the_stream(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("viewer.replies.SAVE_EVERY_S", 0.05)
+    monkeypatch.setattr("viewer.replies.RETRY_SAVE_S", 0.05)
+    path = tmp_path / "locked.db"
+    store = Store(path, timeout_s=0.05)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        with ReplayServer(speed=200).start() as server:
+            service = ReplyService(store)
+            reply = service.start(target(server, "demo-long"), prompt="Count them all.")
+            other.execute("BEGIN IMMEDIATE")  # another program holds the write lock
+            assert not reply.done.is_set(), "the lock was taken while the reply streams"
+            assert reply.wait(30), "the stream finished although nothing could be saved"
+            assert reply.final is not None and reply.final.status == "done"
+            assert wait_until(lambda: reply.save_problem is not None and "delayed" in reply.save_problem)
+            assert not reply.saved.is_set()
+            other.execute("COMMIT")
+            assert reply.saved.wait(10) and reply.save_problem is None
+        conv = store.get_conversation(reply.conversation_id)
+        assert conv is not None and conv.messages[-1].turn == reply.final
+    finally:
+        other.close()
+        store.close()
