@@ -284,3 +284,18 @@ def test_a_locked_database_delays_saving_but_never_the_stream(tmp_path: Path, mo
     finally:
         other.close()
         store.close()
+
+
+def test_the_service_forgets_old_finished_replies_but_never_a_running_one(
+    store: Store, replay_server: ReplayServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("viewer.replies.KEEP_FINISHED", 2)
+    service = ReplyService(store)
+    replies = []
+    for i in range(4):
+        reply = service.start(target(replay_server, "demo-v3"), prompt=f"Question {i}?")
+        assert reply.wait(30) and reply.saved.wait(30)
+        replies.append(reply)
+    held = [r.conversation_id for r in replies if service.get(r.conversation_id) is r]
+    assert held == [r.conversation_id for r in replies[-3:]]  # two finished kept, plus the newest just started
+    assert all(store.get_conversation(r.conversation_id) is not None for r in replies)

@@ -42,6 +42,8 @@ SAVE_EVERY_S = 3.0
 """Seconds between progress saves while a reply streams (also saved when the reasoning ends)."""
 RETRY_SAVE_S = 2.0
 """Seconds between attempts while the store refuses to save (disk full, locked)."""
+KEEP_FINISHED = 32
+"""Finished and saved replies the service keeps in memory (the newest ones); older ones are in the store."""
 
 
 class ReplyRefused(Exception):
@@ -557,4 +559,12 @@ class ReplyService:
                 on_reclassified=lambda: self.remember_prefill(base_url, model),
             )
             self._replies[conv.id] = reply
+            self._forget_old()
         return reply.start()
+
+    def _forget_old(self) -> None:
+        """Bound what the service holds: finished, saved replies beyond the newest KEEP_FINISHED are dropped
+        (their turns are in the store; a page then draws them from there)."""
+        finished = [cid for cid, r in self._replies.items() if r.saved.is_set()]
+        for cid in finished[: max(0, len(finished) - KEEP_FINISHED)]:
+            del self._replies[cid]
