@@ -298,8 +298,10 @@ def watch_live(reply: Reply) -> None:
             closed = reply.log.closed
             changes = cursor.advance(reply.log)
             now = time.monotonic()
+            if (changes.reasoning_started or changes.reasoning or changes.answer) and shown_wait is not None:
+                wait_slot.empty()  # once: every element call is a message to the browser
+                shown_wait = None
             if changes.reasoning_started or changes.reasoning:
-                wait_slot.empty()
                 thinking.ensure(_thinking_label(reply.thinking_seconds()))
             if changes.reasoning:
                 thinking.add(changes.reasoning, now)
@@ -309,7 +311,6 @@ def watch_live(reply: Reply) -> None:
                 answer = ""
                 answer_slot.empty()
             if changes.answer:
-                wait_slot.empty()
                 answer += changes.answer
                 answer_slot.markdown(answer)
             if changes.reasoning_ended:
@@ -319,7 +320,7 @@ def watch_live(reply: Reply) -> None:
                 thinking.label(_thinking_label(seconds))
             elif thinking.section is None and not answer:
                 waited = int(reply.elapsed())
-                if waited != shown_wait:
+                if waited != shown_wait and not changes:
                     wait_slot.caption(f"Waiting for the model… {waited}s")
                     shown_wait = waited
             if reply.save_problem != note:
