@@ -500,7 +500,8 @@ TOOL_CALL_ANSWER = "<tool_call>\n<function=read>…</function>\n</tool_call>"
         (QWEN35_TOOL_CALL, {}, TOOL_CALL_ANSWER),  # the reported stream
         (QWEN35_TOOL_CALL[1:], {}, TOOL_CALL_ANSWER),  # template pre-filled <think>: provisional, then reclassified
         (QWEN35_TOOL_CALL[1:], {"assume_open": True}, TOOL_CALL_ANSWER),
-        ([*QWEN35_TOOL_CALL[:5], "\n</th", "ink>\n\n", "Reading it now."], {}, TOOL_CALL_ANSWER + "\n\nReading it now."),
+        ([*QWEN35_TOOL_CALL[:5], "\n</th", "ink>\n\n", "Reading it now."], {},
+         TOOL_CALL_ANSWER + "\n\nReading it now."),
         ([*QWEN35_TOOL_CALL[1:5], "\n</think>\n\nNow </think> is text."], {},
          TOOL_CALL_ANSWER + "\n\nNow </think> is text."),  # only the first closer is structure (rule 7)
         ([*QWEN35_TOOL_CALL[:5], "\n"], {}, TOOL_CALL_ANSWER + "\n"),  # no closer: answer whitespace kept (rule 8)

@@ -274,7 +274,10 @@ def test_interleaved_thinking_inline_harmony_and_while_streaming():
 
 
 def test_timings_saved_before_spans_still_load_and_mean_the_same():
-    old = '{"started_at": "2025-01-01T00:00:00Z", "reasoning_start": 1.0, "reasoning_end": 4.0, "answer_start": 4.5, "end": 6.0}'
+    old = (
+        '{"started_at": "2025-01-01T00:00:00Z", "reasoning_start": 1.0, "reasoning_end": 4.0,'
+        ' "answer_start": 4.5, "end": 6.0}'
+    )
     t = Timings.model_validate_json(old)
     assert t.reasoning_spans == [] and t.summary() == {
         "waited_s": 1.0,
