@@ -16,6 +16,8 @@ import sys
 import threading
 from pathlib import Path
 
+from viewer.request_builder import REASONING_EFFORTS
+
 DEFAULT_PORT = 8501
 
 
@@ -79,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--system", help="system prompt")
     ask.add_argument("--max-tokens", type=int, help="token budget for reasoning + answer")
     ask.add_argument("--temperature", type=float)
-    ask.add_argument("--reasoning-effort", choices=["none", "minimal", "low", "medium", "high"])
+    ask.add_argument("--reasoning-effort", choices=REASONING_EFFORTS, help="the same choices as the app's sidebar")
     ask.add_argument("--json", action="store_true", help="print one JSON object at the end, nothing while streaming")
     ask.add_argument("--connect-timeout", type=float, default=5.0, help="seconds (default 5)")
     ask.add_argument(
@@ -99,6 +101,11 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     demo.add_argument("--speed", type=float, default=1.0, help="replay speed factor; 0 = no delays")
     demo.add_argument("--fault", help="inject a fault into every reply (see seeds/README.md)")
+    demo.add_argument(
+        "--seeds-dir",
+        default=os.environ.get("REASONING_VIEWER_SEEDS_DIR") or None,
+        help="serve your own folder of traces (env REASONING_VIEWER_SEEDS_DIR; format in seeds/README.md)",
+    )
     return parser
 
 
@@ -106,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _ask(args: argparse.Namespace) -> int:
+    from viewer import labels
     from viewer.ask import AskPrinter, build_request, result_object
     from viewer.client import ChatClient
     from viewer.errors import ViewerError
@@ -118,9 +126,6 @@ def _ask(args: argparse.Namespace) -> int:
             sys.stdout.write(json.dumps(result_object(failed), ensure_ascii=False) + "\n")
         return _fail(message)
 
-    if not args.model:
-        return refuse("--model is required (list the server's models with GET {base}/models)")
-    request = build_request(args)
     try:
         client = ChatClient(
             args.base_url,
@@ -130,54 +135,73 @@ def _ask(args: argparse.Namespace) -> int:
         )
     except ViewerError as exc:
         return refuse(exc.message)
-    recorder = TurnRecorder(
-        model=args.model,
-        options=TurnOptions(assume_open=args.assume_thinking),
-        request_params=safe_params(request),
-    )
-    printer = None if args.json else AskPrinter(sys.stdout, recorder)
-    stop = threading.Event()
-    streams: list = []
-    previous = signal.getsignal(signal.SIGINT)
-
-    def _interrupt(signum, frame):  # first Ctrl-C: stop streaming now (even mid-silence), keep what came
-        stop.set()
-        for stream in streams:
-            stream.close()
-        signal.signal(signal.SIGINT, previous)
-
-    signal.signal(signal.SIGINT, _interrupt)
     with client:
-        run_turn(
-            client,
-            request,
-            recorder=recorder,
-            on_events=printer.on_events if printer else None,
-            on_stream=streams.append,
-            stop=stop,
+        if not args.model:
+            return refuse(_model_needed(client))
+        request = build_request(args)
+        recorder = TurnRecorder(
+            model=args.model,
+            options=TurnOptions(assume_open=args.assume_thinking),
+            request_params=safe_params(request),
         )
-    turn = recorder.snapshot()
-    if printer is not None:
-        printer.finish(turn)
-    else:
+        printer = None if args.json else AskPrinter(sys.stdout, recorder)
+        stop = threading.Event()
+        streams: list = []
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+        def _interrupt(signum, frame):  # first Ctrl-C (or a kill): stop now, even mid-silence; keep what came
+            stop.set()
+            for stream in streams:
+                stream.close()
+            signal.signal(signum, previous[signum])
+
+        for sig in previous:
+            signal.signal(sig, _interrupt)
+        try:
+            if printer is not None:
+                printer.start()
+            run_turn(
+                client,
+                request,
+                recorder=recorder,
+                on_events=printer.on_events if printer else None,
+                on_stream=streams.append,
+                stop=stop,
+            )
+        finally:
+            turn = recorder.snapshot()
+            if printer is not None:
+                printer.finish(turn)  # also gives the terminal's last row back
+    if printer is None:
         sys.stdout.write(json.dumps(result_object(turn), ensure_ascii=False) + "\n")
         sys.stdout.flush()
+    for note in labels.end_notes(turn):
+        hint = " Raise --max-tokens." if note.kind == "budget" else ""
+        print(f"reasoning-viewer: {note.text}{hint}", file=sys.stderr)
     if turn.error is not None:
-        print(f"reasoning-viewer: {turn.error.message}", file=sys.stderr)
         return 1
-    if turn.stopped:
-        print("reasoning-viewer: stopped; partial reply kept above.", file=sys.stderr)
-        return 130
-    if turn.reasoning_cut_by_budget:
-        print(
-            "reasoning-viewer: the token budget ran out while the model was still thinking; raise --max-tokens.",
-            file=sys.stderr,
-        )
-    return 0
+    return 130 if turn.stopped else 0
+
+
+def _model_needed(client) -> str:
+    """Why --model is needed, with the server's real model list (or where to find it)."""
+    from viewer.errors import ViewerError
+
+    where = f"{client.base_url}/models"
+    try:
+        models = client.list_models()
+    except ViewerError:
+        return f"--model is required: pick one of the models listed at {where}"
+    if not models:
+        return f"--model is required, but the server lists no models at {where}"
+    shown = ", ".join(models[:12]) + (f" and {len(models) - 12} more" if len(models) > 12 else "")
+    return f"--model is required. The server at {client.base_url} offers: {shown}"
 
 
 def _fail(message: str) -> int:
-    print(f"reasoning-viewer: {message}", file=sys.stderr)
+    from viewer.labels import tidy
+
+    print(f"reasoning-viewer: {tidy(message)}", file=sys.stderr)
     return 2
 
 
@@ -187,10 +211,14 @@ def _fail(message: str) -> int:
 def _serve_demo(args: argparse.Namespace) -> int:
     from viewer.replay import serve_forever
 
+    if args.seeds_dir and not Path(args.seeds_dir).is_dir():
+        return _fail(f"the seeds folder {args.seeds_dir} does not exist")
     try:
-        serve_forever(args.host, args.port, speed=args.speed, fault=args.fault)
+        serve_forever(args.host, args.port, speed=args.speed, fault=args.fault, seeds_dir=args.seeds_dir)
     except OSError as exc:
         return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+    except ValueError as exc:  # a bad --fault spec or a broken trace file
+        return _fail(str(exc))
     return 0
 
 

@@ -14,6 +14,19 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from viewer.labels import reasoning_label, thought_label
+
+__all__ = [
+    "AssistantTurn",
+    "Conversation",
+    "EndpointProfile",
+    "ErrorInfo",
+    "Message",
+    "Timings",
+    "Usage",
+    "thought_label",  # re-exported: callers that only know a duration (the live view) use it
+]
+
 Role = Literal["system", "user", "assistant"]
 TurnStatus = Literal["streaming", "done", "stopped", "error", "cut_off"]
 HistoryPolicy = Literal["strip", "inline", "reasoning_content", "reasoning"]
@@ -154,21 +167,8 @@ class AssistantTurn(_Model):
 
     @property
     def thought_label(self) -> str:
-        return thought_label(self.timings.thought_s, unfinished=self.unfinished)
-
-
-def thought_label(seconds: float | None, *, unfinished: bool = False) -> str:
-    """'Thought for N seconds', the DeepSeek app's wording, honest about thinking that was cut off.
-
-    Rounds to whole seconds with a minimum of 1: "Thought for 0 seconds"
-    reads as if nothing happened when the model did reason.
-    """
-    if seconds is None:
-        label = "Thought"
-    else:
-        n = max(1, round(seconds))
-        label = f"Thought for {n} second{'' if n == 1 else 's'}"
-    return f"{label} (cut off)" if unfinished else label
+        """The label over the reasoning ("" when there is none); see `viewer.labels.reasoning_label`."""
+        return reasoning_label(self) or ""
 
 
 class Message(_Model):

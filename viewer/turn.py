@@ -25,8 +25,11 @@ from dataclasses import dataclass, field
 
 from viewer.client import ChatClient, Delta
 from viewer.errors import ViewerError
+from viewer.labels import tokens_per_second
 from viewer.models import AssistantTurn, Timings, Usage
 from viewer.reasoning import ReasoningSplitter, SplitEvent
+
+__all__ = ["TurnOptions", "TurnRecorder", "run_turn", "safe_params", "tokens_per_second"]
 
 EventCallback = Callable[[list[SplitEvent]], None]
 
@@ -186,6 +189,21 @@ class TurnRecorder:
     def elapsed(self) -> float:
         return self.clock() - self.t0
 
+    @property
+    def thinking(self) -> bool:
+        """A stretch of reasoning is under way (its text has started and no answer followed yet)."""
+        return self._stretch_start is not None
+
+    def thought_so_far(self) -> float | None:
+        """Seconds of thinking up to now (all stretches), without building a snapshot: for a ticking clock."""
+        spans = self.timings.reasoning_spans
+        if not spans and self._stretch_start is None:
+            return None
+        total = sum(end - start for start, end in spans)
+        if self._stretch_start is not None:
+            total += max(0.0, self.elapsed - self._stretch_start)
+        return total
+
     def usage(self) -> Usage:
         """Server-reported counts when sent (exact); otherwise counts of deltas (approximate)."""
         approx_r = self._reasoning_deltas
@@ -250,18 +268,6 @@ class TurnRecorder:
             malformed_chunks=self.malformed_chunks,
             request_params=self.request_params,
         )
-
-
-def tokens_per_second(turn: AssistantTurn) -> float | None:
-    """Generation speed after the first token: (reasoning + answer tokens) / time spent producing them."""
-    t = turn.timings
-    if t.end is None or t.first_token is None:
-        return None
-    span = t.end - t.first_token
-    tokens = turn.usage.completion_tokens
-    if not tokens or span <= 0:
-        return None
-    return tokens / span
 
 
 def run_turn(
