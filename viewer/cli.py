@@ -8,12 +8,16 @@ child process.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from viewer.request_builder import REASONING_EFFORTS
@@ -226,7 +230,15 @@ def _serve_demo(args: argparse.Namespace) -> int:
 
 
 def _launch_app(args: argparse.Namespace) -> int:
-    """Run `streamlit run` on the app with safe defaults; settings travel in the environment."""
+    """Run `streamlit run` on the app as a child process and stay its parent until it ends.
+
+    Settings travel in the environment. SIGINT, SIGTERM and SIGHUP are forwarded to the child and the
+    launcher waits for it (killing it if it ignores them), so stopping the launcher never leaves a server
+    behind. The child runs in its own session, so a Ctrl-C in the terminal reaches it once, through us.
+    """
+    problem = _port_problem(args.host, args.port)
+    if problem is not None:
+        return _fail(problem)
     app = Path(__file__).resolve().parent / "ui" / "app.py"
     env = dict(os.environ)
     for key, value in {
@@ -263,11 +275,131 @@ def _launch_app(args: argparse.Namespace) -> int:
         "--theme.base",
         "light",
     ]
-    print(f"reasoning-viewer: serving on http://{args.host}:{args.port}  (Ctrl-C to quit)", file=sys.stderr)
+    found: list = []  # what the app will find on the usual local ports (probed while it starts)
+    probe = None
+    if not args.base_url and not args.demo:
+        probe = threading.Thread(target=_probe_local_servers, args=(found,), daemon=True)
+        probe.start()
+    posix = os.name == "posix"
+    child = subprocess.Popen(cmd, env=env, start_new_session=posix)
+    received: list[int] = []
+    forwarded_at = [0.0]
+
+    def forward(signum, frame):
+        received.append(signum)
+        forwarded_at[0] = forwarded_at[0] or time.monotonic()
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signum)
+
+    signals = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {sig: signal.signal(sig, forward) for sig in signals}
     try:
-        return subprocess.call(cmd, env=env)
-    except KeyboardInterrupt:
-        return 130
+        if _wait_until_bound(child, args.host, args.port):
+            print(f"reasoning-viewer: serving on {_app_url(args.host, args.port)}  (Ctrl-C to quit)", file=sys.stderr)
+            if probe is not None:
+                probe.join(timeout=3)
+            note = _endpoint_note(args, found if probe is not None and not probe.is_alive() else None)
+            if note:
+                print(f"reasoning-viewer: {note}", file=sys.stderr)
+        elif child.poll() is not None and not received:
+            _fail(f"the app did not start (streamlit exited with code {child.returncode}); see the lines above")
+        while True:
+            try:
+                code = child.wait(timeout=0.5)
+                break
+            except subprocess.TimeoutExpired:
+                if received and time.monotonic() - forwarded_at[0] > _STOP_GRACE_S:
+                    child.kill()  # it ignored the signal: do not leave it behind
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if child.poll() is None:  # an unexpected error in the launcher itself
+            child.kill()
+            child.wait()
+    return 128 + received[0] if received else code
+
+
+_STOP_GRACE_S = 10.0
+_LOCAL_NAMES = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}
+
+
+def _app_url(host: str, port: int) -> str:
+    host = _LOCAL_NAMES.get(host, host)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _can_bind(family: int, address: tuple) -> OSError | None:  # None: it can
+    """Would the app's server (tornado: SO_REUSEADDR, v6-only sockets) be able to listen there?"""
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        if os.name == "posix":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            return exc
+    return None
+
+
+def _port_problem(host: str, port: int) -> str | None:
+    """One line saying why the app could not listen on host:port, checked before anything starts."""
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return f"cannot use --host {host}: {exc.strerror}"
+    for family, _, _, _, address in infos:
+        exc = _can_bind(family, address)
+        if exc is None:
+            continue
+        if exc.errno == errno.EADDRINUSE:
+            spare = next((p for p in range(port + 1, min(port + 50, 65536)) if not _can_bind(family, (host, p))), None)
+            other = f", e.g. --port {spare}" if spare else ""
+            return (
+                f"port {port} on {host} is already in use (another app, or an earlier reasoning-viewer); "
+                f"pass --port N to use another{other}"
+            )
+        if exc.errno == errno.EACCES:
+            return f"not allowed to listen on port {port} on {host}; pass --port N with N above 1023"
+        return f"cannot listen on {host}:{port} ({exc.strerror or exc}); pass --host or --port to use another"
+    return None
+
+
+def _wait_until_bound(child: subprocess.Popen, host: str, port: int, timeout: float = 120.0) -> bool:
+    """Poll until the app accepts connections (True), or it exited or the time is up (False)."""
+    target = _LOCAL_NAMES.get(host, host)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and child.poll() is None:
+        try:
+            with socket.create_connection((target, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def _probe_local_servers(out: list) -> None:
+    from viewer.discovery import find_local_servers
+
+    out.extend(find_local_servers())
+
+
+def _endpoint_note(args: argparse.Namespace, found: list | None) -> str | None:
+    """What the app is talking to, said on the terminal too (the page says it as well)."""
+    if args.demo:
+        return "demo mode (--demo): replies come from the built-in replay server's recorded traces."
+    if args.base_url:
+        return None
+    if found is None:
+        return None  # the probe is still running: say nothing rather than guess
+    if found:
+        names = ", ".join(f"{f.name} ({f.base_url})" for f in found)
+        return f"using the local server(s) found: {names}."
+    return (
+        "no model server answered on the usual local ports (Ollama :11434, LM Studio :1234, vLLM :8000, "
+        "llama.cpp :8080, SGLang :30000), so the app falls back to its built-in demo server (recorded traces). "
+        "Start your server and pass --base-url URL to use a real model."
+    )
 
 
 if __name__ == "__main__":
