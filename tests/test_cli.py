@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -173,3 +174,209 @@ def test_invalid_base_url_is_a_clear_line_and_json_still_comes():
     assert "Traceback" not in result.stderr and "base URL" in result.stderr
     out = json.loads(result.stdout)
     assert set(out) == JSON_KEYS and out["error"]
+
+
+# -- issue 8: each reported stream through `ask --json`, served by the real replay server ------------------
+
+ISSUE_TRACES = {
+    "fid-blank-field": (  # item 1: a reasoning field that trims to nothing
+        "reasoning_content",
+        "stop",
+        [(0.0, "reasoning_content", "\n"), (0.0, "content", "Hello"), (0.0, "content", " there.")],
+    ),
+    "fid-empty-think": (  # item 1 again, inline: Qwen3 with thinking off
+        "think",
+        "stop",
+        [(0.0, "content", "<think>\n\n</think>\n\n"), (0.0, "content", "Hello"), (0.0, "content", " there.")],
+    ),
+    "fid-qwen35-tool": (  # item 2
+        "think",
+        "tool_calls",
+        [
+            (0.0, "content", p)
+            for p in [
+                "<think>",
+                "\nThe user wants me to read the file.\n",
+                "<tool_call>",
+                "\n<function=read>…</function>\n",
+                "</tool_call>",
+                "\n</think>",
+                "\n\n",
+            ]
+        ],
+    ),
+    "fid-interleaved": (  # item 4: seconds before each delta
+        "reasoning_content",
+        "stop",
+        [
+            (1.0, "reasoning_content", "I should look this up."),
+            (0.5, "reasoning_content", " Searching now."),
+            (0.5, "content", "Let me check."),
+            (0.5, "reasoning_content", "The results say 18 degrees and cloudy."),
+            (2.0, "reasoning_content", " That answers it."),
+            (2.0, "content", " It is 18 °C and cloudy."),
+        ],
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def issue_seeds(tmp_path_factory) -> Path:
+    from viewer.seeds import Trace, TraceDelta, write_trace
+
+    folder = tmp_path_factory.mktemp("seeds")
+    for name, (dialect, finish, deltas) in ISSUE_TRACES.items():
+        trace = Trace(
+            name=name,
+            models=[name],
+            prompt=name,
+            source="tests/test_cli.py",
+            finish_reason=finish,
+            usage=None,
+            description="a stream from issue 8",
+            deltas=[TraceDelta(dt=dt, **{key: text}) for dt, key, text in deltas],
+            dialect=dialect,
+        )
+        write_trace(trace, folder)
+    return folder
+
+
+def ask_json(srv: ReplayServer, model: str) -> tuple[dict, subprocess.CompletedProcess]:
+    result = ask(model, "--base-url", srv.base_url, "--model", model, "--json")
+    return json.loads(result.stdout), result
+
+
+@pytest.mark.parametrize("model", ["fid-blank-field", "fid-empty-think"])
+def test_reasoning_that_trims_to_nothing_is_no_reasoning_end_to_end(issue_seeds, model):
+    with ReplayServer(speed=0, seeds_dir=issue_seeds) as srv:
+        out, result = ask_json(srv, model)
+        terminal = ask(model, "--base-url", srv.base_url, "--model", model)
+    assert result.returncode == 0, result.stderr
+    assert (out["reasoning"], out["answer"], out["timings"]["thought_s"]) == ("", "Hello there.", None)
+    assert "Thought" not in terminal.stdout and "thought" not in terminal.stdout
+
+
+def test_tool_call_after_thinking_end_to_end(issue_seeds):
+    with ReplayServer(speed=0, seeds_dir=issue_seeds) as srv:
+        out, result = ask_json(srv, "fid-qwen35-tool")
+        terminal = ask("fid-qwen35-tool", "--base-url", srv.base_url, "--model", "fid-qwen35-tool")
+    assert result.returncode == 0, result.stderr
+    assert out["reasoning"] == "The user wants me to read the file."
+    assert out["answer"] == "<tool_call>\n<function=read>…</function>\n</tool_call>"
+    assert out["finish_reason"] == "tool_calls"
+    assert "Thought for 1 second" in terminal.stdout and "cut off" not in terminal.stdout + terminal.stderr
+    assert "tool" in terminal.stderr and terminal.returncode == 0
+
+
+def test_interleaved_thinking_is_timed_as_thinking_end_to_end(issue_seeds):
+    speed = 4.0  # the trace's 6.5 s in about 1.6 s
+    with ReplayServer(speed=speed, seeds_dir=issue_seeds) as srv:
+        out, result = ask_json(srv, "fid-interleaved")
+    assert result.returncode == 0, result.stderr
+    t = out["timings"]
+    assert abs(t["thought_s"] - 5.0 / speed) < 0.3, t  # was 1.0/speed: only the first stretch counted
+    assert abs(t["answered_s"] - 0.5 / speed) < 0.3, t
+    assert out["reasoning"] == (
+        "I should look this up. Searching now.\n\nThe results say 18 degrees and cloudy. That answers it."
+    )
+    assert out["answer"] == "Let me check. It is 18 °C and cloudy."
+
+
+def test_ask_without_model_names_the_real_url_and_the_models(replay_server):
+    result = ask("hi", "--base-url", replay_server.base_url)
+    assert result.returncode == 2
+    assert "{" not in result.stderr and replay_server.base_url in result.stderr
+    assert "demo-r1" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    down = ask("hi", "--base-url", f"http://127.0.0.1:{free_port()}/v1", "--json")
+    assert down.returncode == 2 and "/v1/models" in down.stderr and "{base}" not in down.stderr
+    assert json.loads(down.stdout)["error"].startswith("--model is required")
+
+
+def test_unknown_model_lists_the_models_once(replay_server):
+    result = ask("hi", "--base-url", replay_server.base_url, "--model", "no-such-model")
+    assert result.returncode == 1
+    assert result.stderr.count("Available models") == 1 and result.stderr.count("demo-r1,") == 1
+
+
+@pytest.mark.parametrize("fault", ["status=429", "status=500", "status=400", "error_event=3", "disconnect=3", "nodone"])
+def test_error_texts_never_end_a_sentence_twice(replay_server, fault):
+    result = ask("hi", "--base-url", replay_server.base_url, "--model", f"demo-r1+{fault}", "--json")
+    assert result.returncode == 1
+    line = result.stderr.strip()
+    assert ".." not in line.replace("...", "") and "Traceback" not in line
+    assert ".." not in json.loads(result.stdout)["error"].replace("...", "")
+
+
+def test_effort_choices_are_the_apps():
+    from viewer.request_builder import REASONING_EFFORTS
+
+    result = ask("hi", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--reasoning-effort", "bogus")
+    assert result.returncode == 2
+    for effort in REASONING_EFFORTS:
+        assert effort in result.stderr
+    sidebar = (Path(__file__).parents[1] / "viewer" / "ui" / "sidebar.py").read_text()
+    assert '["default", *REASONING_EFFORTS]' in sidebar
+
+
+def test_terminal_view_in_a_pty_shows_the_status_line_and_stats(replay_server):
+    """A real terminal (a pty): the live status line, then the app's stats line, and the screen given back."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+    import time
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_BASE_URL"}
+    cmd = [sys.executable, "-m", "viewer.cli", "ask", "Is 221 prime?", "--base-url", replay_server.base_url]
+    proc = subprocess.Popen([*cmd, "--model", "demo-r1"], stdout=slave, stderr=slave, stdin=slave, env=env)
+    os.close(slave)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if ready:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif proc.poll() is not None:
+            break
+    os.close(master)
+    assert proc.wait(timeout=10) == 0
+    text = b"".join(chunks).decode("utf-8", "replace")
+    assert "\x1b[1;23r" in text and "Thinking… " in text
+    assert text.rindex("\x1b[r") > text.rindex("Thinking… "), "the scroll region is reset at the end"
+    assert "Thought for" in text and "waited " in text.split("Thought for")[-1]
+    assert "finish: stop" in text
+
+
+def test_serve_demo_honours_the_seeds_dir_env_and_lists_its_models(issue_seeds):
+    import queue
+    import threading
+
+    port = free_port()
+    env = {**os.environ, "REASONING_VIEWER_SEEDS_DIR": str(issue_seeds)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "viewer.cli", "serve-demo", "--port", str(port), "--speed", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stderr], daemon=True).start()  # type: ignore[union-attr]
+    try:
+        banner = lines.get(timeout=30)
+        for model in ISSUE_TRACES:
+            assert model in banner
+        # the banner is printed once the port is bound
+        out = ask("fid-qwen35-tool", "--base-url", f"http://127.0.0.1:{port}/v1", "--model", "fid-qwen35-tool")
+        assert out.returncode == 0, out.stderr
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

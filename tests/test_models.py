@@ -14,11 +14,13 @@ from viewer.models import AssistantTurn, Conversation, ErrorInfo, Message, Timin
         (Timings(reasoning_start=1.0, reasoning_end=1.2), False, "Thought for 1 second"),
         (Timings(reasoning_start=1.0, end=3.6), False, "Thought for 3 seconds"),  # no end marker: stream end
         (Timings(), False, "Thought"),
-        (Timings(reasoning_start=1.0, end=9.0), True, "Thought for 8 seconds (cut off)"),
+        (Timings(reasoning_start=1.0, end=9.0), True, "Thought for 8 seconds"),  # ended cleanly while thinking
     ],
 )
 def test_thought_label(timings: Timings, unfinished: bool, expected: str) -> None:
-    assert AssistantTurn(reasoning="x", timings=timings, unfinished=unfinished).thought_label == expected
+    turn = AssistantTurn(reasoning="x", timings=timings, unfinished=unfinished, status="done", finish_reason="stop")
+    assert turn.thought_label == expected
+    assert AssistantTurn(reasoning=" \n", timings=timings, status="done").thought_label == ""
 
 
 def test_durations_from_timings():

@@ -63,7 +63,7 @@ def drive(segments: list[Segment] | str, **kw: object) -> tuple[ReasoningSplitte
             elif e.kind in ("answer", "provisional"):
                 rebuilt_a += e.text
             elif e.kind == "reclassified":
-                assert e.text == rebuilt_a, "reclassified must carry all provisional text as shown"
+                assert rebuilt_a.startswith(e.text), "reclassified carries the shown text that became reasoning"
                 rebuilt_r += e.text.strip()
                 rebuilt_a = ""
         r, a = s.reasoning, s.answer
@@ -82,9 +82,12 @@ def drive(segments: list[Segment] | str, **kw: object) -> tuple[ReasoningSplitte
         assert kinds.index("reasoning_start") < kinds.index("reasoning_end")
     if "reclassified" in kinds:
         k = kinds.index("reclassified")
-        assert kinds[k - 1] == "reasoning_start" and kinds[k + 1] == "reasoning_end"
+        if all_events[k].text.strip():
+            assert kinds[k - 1] == "reasoning_start" and kinds[k + 1] == "reasoning_end"
         assert "provisional" not in kinds[k:]
     assert "reasoning" not in kinds or "reasoning_start" in kinds
+    # "reasoning_start" comes with the first reasoning text (rule 8: a blank section is no reasoning)
+    assert ("reasoning_start" in kinds) == bool(s.reasoning)
     times = [e.t for e in all_events]
     assert times == sorted(times)
     assert s.held_back == 0 and not s.provisional
@@ -278,7 +281,7 @@ def test_rule4_generic_closers_are_not_prefill_capable(closer: str) -> None:
 def test_rule4_stray_closer_at_start_minimax_m3() -> None:
     s, events = drive("</mm:think>\nHello")
     assert (s.reasoning, s.answer, s.family) == ("", "Hello", "minimax_m3")
-    assert [e.kind for e in events][:3] == ["reasoning_start", "reclassified", "reasoning_end"]
+    assert [e.kind for e in events] == ["answer"], "an empty section is no reasoning: no start/end events"
 
 
 def test_rule5_no_marker_is_answer_verbatim() -> None:
@@ -460,6 +463,99 @@ def test_rule14_is_think_family_only() -> None:
     assert result("<thinking>r <tool_call>x</thinking>A") == ("r <tool_call>x", "A")
 
 
+# ---------------------------------------------------------------------------------------------- issue 8
+
+
+@pytest.mark.parametrize(
+    ("segments", "answer", "options"),
+    [
+        ([("r", "\n"), ("c", "Hello"), ("c", " there.")], "Hello there.", {}),  # the reported stream
+        ([("r", " \n\t"), ("r", "\n"), ("c", "Hi")], "Hi", {}),
+        ([("c", "<think>\n\n</think>\n\nHello")], "Hello", {}),  # Qwen3 with thinking off
+        ([("c", "[THINK]\n[/THINK]Hello")], "Hello", {}),
+        ([("c", "<seed:think> </seed:think>Hello")], "Hello", {}),
+        ([("c", "<|channel|>analysis<|message|>\n<|end|><|start|>assistant<|channel|>final<|message|>Hello")],
+         "Hello", {}),
+        ([("c", "\n</think>\n\nHello")], "Hello", {}),  # pre-filled opener, nothing inside
+        ([("c", "\n</think>\n\nHello")], "Hello", {"assume_open": True}),
+        ([("c", "<think>\n")], "", {}),  # ended right after the opener: nothing was thought
+    ],
+)  # fmt: skip
+def test_reasoning_that_trims_to_nothing_is_no_reasoning(segments, answer, options) -> None:
+    """Item 1: no reasoning text, whatever carried it ⇒ no reasoning events, not unfinished."""
+    for chunks in (segments, [(f, ch) for f, t in segments for ch in t]):
+        s, events = drive(chunks, **options)
+        assert (s.reasoning, s.answer, s.unfinished) == ("", answer, False)
+        assert not {"reasoning_start", "reasoning", "reasoning_end"} & {e.kind for e in events}
+
+
+QWEN35_TOOL_CALL = ["<think>", "\nThe user wants me to read the file.\n", "<tool_call>",
+                    "\n<function=read>…</function>\n", "</tool_call>", "\n</think>", "\n\n"]  # fmt: skip
+TOOL_CALL_ANSWER = "<tool_call>\n<function=read>…</function>\n</tool_call>"
+
+
+@pytest.mark.parametrize(
+    ("pieces", "options", "answer"),
+    [
+        (QWEN35_TOOL_CALL, {}, TOOL_CALL_ANSWER),  # the reported stream
+        (QWEN35_TOOL_CALL[1:], {}, TOOL_CALL_ANSWER),  # template pre-filled <think>: provisional, then reclassified
+        (QWEN35_TOOL_CALL[1:], {"assume_open": True}, TOOL_CALL_ANSWER),
+        ([*QWEN35_TOOL_CALL[:5], "\n</th", "ink>\n\n", "Reading it now."], {},
+         TOOL_CALL_ANSWER + "\n\nReading it now."),
+        ([*QWEN35_TOOL_CALL[1:5], "\n</think>\n\nNow </think> is text."], {},
+         TOOL_CALL_ANSWER + "\n\nNow </think> is text."),  # only the first closer is structure (rule 7)
+        ([*QWEN35_TOOL_CALL[:5], "\n"], {}, TOOL_CALL_ANSWER + "\n"),  # no closer: answer whitespace kept (rule 8)
+    ],
+)  # fmt: skip
+def test_a_sections_own_closer_after_its_terminator_is_structure(pieces, options, answer) -> None:
+    """Item 2: `<tool_call>` ended the think section; the `</think>` that follows is dropped, not shown."""
+    stream = "".join(pieces)
+    for segments in ([("c", p) for p in pieces], chars(stream), [("c", stream)]):
+        s, _ = drive(segments, **options)
+        assert (s.reasoning, s.answer, s.family) == ("The user wants me to read the file.", answer, "think")
+        assert not s.unfinished
+
+
+@pytest.mark.parametrize(
+    ("segments", "reasoning", "answer"),
+    [
+        ([("r", "I should look this up."), ("r", " Searching now."), ("c", "Let me check."),
+          ("r", "The results say 18 degrees and cloudy."), ("r", " That answers it."),
+          ("c", " It is 18 °C and cloudy.")],
+         "I should look this up. Searching now.\n\nThe results say 18 degrees and cloudy. That answers it.",
+         "Let me check. It is 18 °C and cloudy."),  # the reported stream
+        ([("r", "a."), ("c", "A"), ("r", " b.")], "a. b.", "A"),  # not glued: nothing added
+        ([("r", "a.\n"), ("c", "A"), ("r", "b.")], "a.\nb.", "A"),
+        ([("r", "a."), ("c", "A"), ("r", "\n"), ("r", "b."), ("c", "B"), ("r", "c.")], "a.\nb.\n\nc.", "AB"),
+        ([("c", f"{HARMONY}r.<|end|><|start|>assistant<|channel|>final<|message|>A<|end|>"
+                "<|start|>assistant<|channel|>analysis<|message|>More.")], "r.\n\nMore.", "A"),
+    ],
+)  # fmt: skip
+def test_resumed_reasoning_is_never_glued_to_the_previous_stretch(segments, reasoning, answer) -> None:
+    """Item 4: interleaved thinking: stretches that would read "now.The" get a paragraph break."""
+    assert result(segments) == (reasoning, answer)
+
+
+@pytest.mark.parametrize(
+    ("stream", "reasoning", "answer", "family"),
+    [
+        ("Let me use <thinking> tags here.[/THINK]Answer", "Let me use <thinking> tags here.", "Answer", "mistral"),
+        ("The user writes [THINK] in the prompt.\n</think>\n\nAnswer", "The user writes [THINK] in the prompt.",
+         "Answer", "think"),
+        ("So <seed:think> and </seed:think> are literal.</think>A", "So <seed:think> and </seed:think> are literal.",
+         "A", "think"),
+        ("Maybe ◁think▷ or <reasoning>?[/THINK]A", "Maybe ◁think▷ or <reasoning>?", "A", "mistral"),
+        ("Sure. <think>a</think> b", "", "Sure. <think>a</think> b", None),  # rule 6 for the opener's own family
+        ("Sure. <think>a</think> b [/THINK] c", "Sure. <think>a</think> b", "c", "mistral"),
+    ],
+)  # fmt: skip
+def test_a_literal_marker_never_stops_another_familys_closer(stream, reasoning, answer, family) -> None:
+    """Item 5: an opener after text counts for nothing, so it cannot commit the stream to "answer"."""
+    for segments in ([("c", stream)], chars(stream)):
+        s, _ = drive(segments)
+        assert (s.reasoning, s.answer, s.family) == (reasoning, answer, family)
+
+
 # ---------------------------------------------------------------------------------------------- options
 
 
@@ -517,7 +613,8 @@ def test_events_use_injected_clock_in_order() -> None:
     assert [e.t for e in events] == sorted(e.t for e in events) and events[0].t >= 1.0
     kinds = [e.kind for e in events]
     assert kinds == ["reasoning_start", "reasoning", "reasoning_end", "answer"]
-    assert events[0].t == 7.0 and events[-1].t == 17.0  # one clock() per feed; '<think>' ends at feed 7
+    # one clock() per feed; reasoning starts with its first text ('r', feed 8), not with '<think>' (feed 7)
+    assert events[0].t == 8.0 and events[-1].t == 17.0
 
 
 def test_feed_after_close_is_an_error() -> None:
@@ -545,7 +642,8 @@ REPRESENTATIVE: list[list[Segment]] = [[("c", stream)] for _, stream, _, _ in FA
 TOKENS = ["<think>", "</think>", "<", "/", ">", "t", "hi", "nk", " ", "\n", "a", "[THINK]", "[/THINK]",
           "<|channel|>", "analysis", "final", "<|message|>", "<|end|>", "<|start|>", "<answer>", "</answer>",
           "<tool_call>", "Here is my thought process:", "Here is my response:", "<|channel>thought",
-          "<channel|>", "<|constrain|>", "</mm:think>", "<seed:think>", "◁/think▷"]  # fmt: skip
+          "<channel|>", "<|constrain|>", "</mm:think>", "<seed:think>", "◁/think▷", "<thinking>", "</tool_call>",
+          "\n\n"]  # fmt: skip
 
 
 def check_rechunk_invariance(segments: list[Segment], cuts: list[int], **kw: object) -> None:

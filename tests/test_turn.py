@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from viewer.client import ChatClient, Delta
+from viewer.models import Timings
 from viewer.turn import TurnOptions, TurnRecorder, run_turn, safe_params, tokens_per_second
 
 
@@ -189,3 +192,97 @@ def test_nonsense_usage_from_a_server_is_ignored_not_fatal():
     rec.finish()
     u = rec.snapshot().usage
     assert (u.prompt_tokens, u.total_tokens, u.answer_tokens) == (None, None, 3)
+
+
+# -- issue 8: no reasoning, interleaved reasoning ----------------------------------------------------
+
+
+def _play(clock: FakeClock, rec: TurnRecorder, steps: list[tuple[float, str, str]]) -> None:
+    """(seconds before, field, text) per delta, as a server would send them."""
+    for pause, field_name, text in steps:
+        clock.now += pause
+        rec.feed(Delta(content=text) if field_name == "content" else Delta(reasoning=text))
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        [(0.5, "reasoning", "\n"), (1.0, "content", "Hello"), (0.5, "content", " there.")],  # the reported stream
+        [(0.5, "content", "<think>\n\n</think>\n\n"), (1.0, "content", "Hello"), (0.5, "content", " there.")],
+        [(0.5, "content", "[THINK] [/THINK]"), (1.0, "content", "Hello"), (0.5, "content", " there.")],
+        [(0.5, "content", "\n</think>\n\n"), (1.0, "content", "Hello"), (0.5, "content", " there.")],
+    ],
+)
+def test_reasoning_that_trims_to_nothing_has_no_thought_time(steps):
+    clock = FakeClock()
+    rec = _recorder(clock)
+    _play(clock, rec, steps)
+    rec.finish()
+    turn = rec.snapshot()
+    assert (turn.reasoning, turn.answer) == ("", "Hello there.")
+    assert turn.timings.thought_s is None and turn.timings.reasoning_spans == []
+    assert turn.timings.summary()["thought_s"] is None
+    assert turn.timings.answered_s == 0.5 and turn.usage.reasoning_tokens == 0
+
+
+INTERLEAVED = [
+    (1.0, "reasoning", "I should look this up."),
+    (0.5, "reasoning", " Searching now."),
+    (0.5, "content", "Let me check."),
+    (0.5, "reasoning", "The results say 18 degrees and cloudy."),
+    (2.0, "reasoning", " That answers it."),
+    (2.0, "content", " It is 18 °C and cloudy."),
+]
+
+
+def test_interleaved_thinking_counts_every_stretch_and_answered_excludes_them():
+    clock = FakeClock()
+    rec = _recorder(clock)
+    _play(clock, rec, INTERLEAVED)
+    rec.feed(Delta(finish_reason="stop"))
+    rec.finish()
+    turn = rec.snapshot()
+    assert turn.timings.summary() == {"waited_s": 1.0, "thought_s": 5.0, "answered_s": 0.5, "total_s": 6.5}
+    assert turn.timings.reasoning_spans == [(1.0, 2.0), (2.5, 6.5)]
+    assert turn.reasoning == (
+        "I should look this up. Searching now.\n\nThe results say 18 degrees and cloudy. That answers it."
+    )
+    assert turn.answer == "Let me check. It is 18 °C and cloudy."
+
+
+def test_interleaved_thinking_inline_harmony_and_while_streaming():
+    clock = FakeClock()
+    rec = _recorder(clock)
+    _play(
+        clock,
+        rec,
+        [
+            (1.0, "content", "<|channel|>analysis<|message|>Plan."),
+            (2.0, "content", "<|end|><|start|>assistant<|channel|>final<|message|>Part one. "),
+            (1.0, "content", "<|end|><|start|>assistant<|channel|>analysis<|message|>Check."),
+        ],
+    )
+    clock.now += 3.0
+    live = rec.snapshot()  # still thinking: the open stretch counts up to now
+    assert live.timings.thought_s == 2.0 + 3.0
+    rec.feed(Delta(content="<|end|><|start|>assistant<|channel|>final<|message|> Part two."))
+    clock.now += 1.0
+    rec.finish()
+    turn = rec.snapshot()
+    assert (turn.reasoning, turn.answer) == ("Plan.\n\nCheck.", "Part one. Part two.")
+    assert turn.timings.thought_s == 5.0 and turn.timings.answered_s == 2.0
+
+
+def test_timings_saved_before_spans_still_load_and_mean_the_same():
+    old = (
+        '{"started_at": "2025-01-01T00:00:00Z", "reasoning_start": 1.0, "reasoning_end": 4.0,'
+        ' "answer_start": 4.5, "end": 6.0}'
+    )
+    t = Timings.model_validate_json(old)
+    assert t.reasoning_spans == [] and t.summary() == {
+        "waited_s": 1.0,
+        "thought_s": 3.0,
+        "answered_s": 1.5,
+        "total_s": 6.0,
+    }
+    assert Timings.model_validate_json(t.model_dump_json()) == t

@@ -173,9 +173,12 @@ def test_copy_toggle_shows_reasoning_and_answer_as_code() -> None:
 
 def test_interrupted_turn_is_marked_and_keeps_partial_text() -> None:
     at, _ = render(make_turn(status="streaming", answer="Partial", finish_reason=None))
-    assert [e.label for e in at.expander] == ["Thinking (interrupted)"]
+    assert [e.label for e in at.expander] == ["Thought for 2 seconds"]  # it had finished thinking
     assert "Partial" in values(at.markdown)
     assert any("interrupted" in w for w in values(at.warning))
+    timings = Timings(started_at=T0, reasoning_start=0.5, end=6.4)  # saved mid-thought, never answered
+    at, _ = render(make_turn(status="streaming", answer="", finish_reason=None, timings=timings))
+    assert [e.label for e in at.expander] == ["Interrupted after 6 s of thinking"]
 
 
 def test_streaming_turn_that_is_still_live_is_not_called_interrupted() -> None:
@@ -219,7 +222,7 @@ def test_budget_cut_warns_and_offers_twice_the_budget(params: dict, shown: str, 
     at, _ = render(turn)
     [warning] = values(at.warning)
     assert f"max_tokens={shown}" in warning
-    assert at.expander[0].label == "Thought for 2 seconds (cut off)"
+    assert at.expander[0].label == "Token budget ran out after 2 s of thinking"
     assert labels(at) == ["Regenerate", f"Retry with {offered} tokens"]
 
 

@@ -7,13 +7,16 @@ so `ask` starts fast and runs on machines without a browser.
 from __future__ import annotations
 
 import argparse
+import os
+import threading
 from typing import TextIO
 
+from viewer import labels
 from viewer.models import AssistantTurn, Conversation, Message
 from viewer.reasoning import SplitEvent
 from viewer.request_builder import GenerationSettings
 from viewer.request_builder import build_request as build_conversation_request
-from viewer.turn import TurnRecorder, tokens_per_second
+from viewer.turn import TurnRecorder
 
 DIM = "\x1b[2m"
 BOLD = "\x1b[1m"
@@ -36,12 +39,12 @@ def build_request(args: argparse.Namespace) -> dict:
 def result_object(turn: AssistantTurn) -> dict:
     """The one JSON object `ask --json` prints: always complete, even after an error."""
     usage = turn.usage
-    tps = tokens_per_second(turn)
+    tps = labels.tokens_per_second(turn)
     return {
         "reasoning": turn.reasoning,
         "answer": turn.answer,
         "finish_reason": turn.finish_reason,
-        "error": turn.error.message if turn.error else None,
+        "error": labels.tidy(turn.error.message) if turn.error else None,
         "timings": turn.timings.summary(),
         "usage": {
             "prompt_tokens": usage.prompt_tokens,
@@ -55,60 +58,180 @@ def result_object(turn: AssistantTurn) -> dict:
     }
 
 
+class StatusLine:
+    """A live status ("Thinking… 7s") on the terminal's last row, while text streams above it.
+
+    The rows above are made a scroll region (DECSTBM, as apt's progress bar does), so streamed text wraps
+    and scrolls there by itself and the status row is redrawn in place, whatever the text looks like.
+    `close()` gives the whole screen back. Only ever used on a terminal.
+    """
+
+    def __init__(self, out: TextIO, rows: int) -> None:
+        self.out = out
+        self.rows = rows
+        self.text = ""
+        self.active = False
+
+    def open(self) -> None:
+        # One new line first, so that shrinking the region never hides the cursor's row; then back up to it.
+        self.out.write(f"\n\x1b7\x1b[1;{self.rows - 1}r\x1b8\x1b[1A")
+        self.active = True
+
+    def show(self, text: str) -> None:
+        if self.active and text != self.text:
+            self.text = text
+            self.out.write(f"\x1b7\x1b[{self.rows};1H\x1b[2K{DIM}{text}{RESET}\x1b8")
+
+    def close(self) -> None:
+        if self.active:
+            self.active = False
+            self.out.write(f"\x1b7\x1b[r\x1b[{self.rows};1H\x1b[2K\x1b8")
+
+
 class AskPrinter:
     """Streams a turn to a terminal: reasoning dimmed, then 'Thought for N seconds', then the answer.
 
     A terminal cannot take text back, so provisional text (which may turn out
     to be reasoning once a closing marker arrives) is printed as it comes and,
-    if reclassified, a note says so before the label.
+    if reclassified, a note says so before the label. Reasoning that resumes
+    after the answer began (interleaved thinking) gets lines of its own, dimmed,
+    never the answer's line. At the end comes the app's stats line. On a
+    terminal a status line at the bottom ticks "Waiting…" / "Thinking… Ns".
     """
 
-    def __init__(self, out: TextIO, recorder: TurnRecorder) -> None:
+    def __init__(self, out: TextIO, recorder: TurnRecorder, *, tty: bool | None = None, rows: int | None = None):
         self.out = out
         self.recorder = recorder
-        self.tty = bool(getattr(out, "isatty", lambda: False)())
+        self.tty = bool(getattr(out, "isatty", lambda: False)()) if tty is None else tty
         self._dimmed = False
         self._labelled = False
-        self._printed_any = False
+        self._side: str | None = None  # "reasoning" or "answer": what the last text printed was
+        self._tail = "\n\n"  # the last two characters written
+        self._lock = threading.Lock()  # the ticker thread writes the status line too
+        self._ticker: threading.Thread | None = None
+        self._done = threading.Event()
+        self.status: StatusLine | None = None
+        if self.tty:
+            height = rows if rows is not None else _terminal_rows(out)
+            if height >= 4:
+                self.status = StatusLine(out, height)
+
+    # -- output helpers (called with the lock held) ----------------------------------------------
 
     def _style(self, code: str) -> str:
         return code if self.tty else ""
+
+    def _write(self, text: str) -> None:
+        if text:
+            self.out.write(text)
+            self._tail = (self._tail + text)[-2:]
 
     def _undim(self) -> None:
         if self._dimmed:
             self.out.write(self._style(RESET))
             self._dimmed = False
 
+    def _newline(self) -> None:
+        if not self._tail.endswith("\n"):
+            self._write("\n")
+
+    def _blank_line(self) -> None:
+        self._undim()
+        self._write("\n" * (2 - len(self._tail) + len(self._tail.rstrip("\n"))))
+
     def _label(self, note: str = "") -> None:
         self._undim()
-        turn = self.recorder.snapshot()
-        self.out.write(f"\n{note}{self._style(BOLD)}{turn.thought_label}{self._style(RESET)}\n\n")
+        label = labels.reasoning_label(self.recorder.snapshot())
+        if label:
+            self._newline()
+            self._write(f"\n{note}{self._style(BOLD)}{label}{self._style(RESET)}\n\n")
         self._labelled = True
 
+    # -- the live view -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the status line and start its clock (terminals only)."""
+        if self.status is None:
+            return
+        with self._lock:
+            self.status.open()
+            self._tick()
+            self.out.flush()
+        self._ticker = threading.Thread(target=self._tick_every_second, name="ask-status", daemon=True)
+        self._ticker.start()
+
+    def _tick_every_second(self) -> None:
+        while not self._done.wait(0.25):
+            with self._lock:
+                self._tick()
+                self.out.flush()
+
+    def _tick(self) -> None:
+        if self.status is None:
+            return
+        rec = self.recorder
+        if rec.thinking:
+            text = f"Thinking… {int(rec.thought_so_far() or 0)}s"
+        elif rec.timings.first_token is None:
+            text = f"Waiting for the model… {int(rec.elapsed)}s"
+        else:
+            text = f"Answering… {int(rec.elapsed - rec.timings.first_token)}s"
+        self.status.show(text)
+
     def on_events(self, events: list[SplitEvent]) -> None:
-        w = self.out.write
-        for ev in events:
-            kind = ev.kind
-            if kind == "reasoning":
-                if not self._dimmed:
-                    w(self._style(DIM))
-                    self._dimmed = True
-                w(ev.text)
-                self._printed_any = True
-            elif kind in ("answer", "provisional"):
-                self._undim()
-                w(ev.text)
-                self._printed_any = True
-            elif kind == "reclassified":
-                self._label(note="(the text above was the model's reasoning)\n")
-            elif kind == "reasoning_end" and not self._labelled:
-                self._label()
-        self.out.flush()
+        with self._lock:
+            for ev in events:
+                kind = ev.kind
+                text = ev.text
+                if kind == "reasoning":
+                    if self._side == "answer":  # thinking again after the answer began: a paragraph of its own
+                        self._blank_line()
+                        text = text.lstrip()
+                    if not self._dimmed:
+                        self.out.write(self._style(DIM))
+                        self._dimmed = True
+                    self._write(text)
+                    self._side = "reasoning"
+                elif kind in ("answer", "provisional"):
+                    if self._side == "reasoning" and self._labelled:  # the answer resumes below it
+                        self._blank_line()
+                        text = text.lstrip()
+                    self._undim()
+                    self._write(text)
+                    self._side = "answer"
+                elif kind == "reclassified":
+                    if ev.text.strip():
+                        self._label(note="(the text above was the model's reasoning)\n")
+                    self._side = None
+                elif kind == "reasoning_end" and not self._labelled:
+                    self._label()
+            self._tick()
+            self.out.flush()
 
     def finish(self, turn: AssistantTurn) -> None:
-        if turn.reasoning and not self._labelled:
-            self._label()
-        self._undim()
-        if self._printed_any and not turn.answer.endswith("\n"):
-            self.out.write("\n")
-        self.out.flush()
+        """The final label (if the reasoning never got one), a line end, the status line gone, the stats."""
+        self._done.set()
+        if self._ticker is not None:
+            self._ticker.join()
+        with self._lock:
+            if self.status is not None:
+                self.status.close()
+            label = labels.reasoning_label(turn)
+            if label and not self._labelled:
+                self._undim()
+                self._newline()
+                self._write(f"\n{self._style(BOLD)}{label}{self._style(RESET)}\n")
+                self._labelled = True
+            self._undim()
+            self._newline()
+            line = labels.stats_line(turn)
+            if line:
+                self._write(f"\n{self._style(DIM)}{line}{self._style(RESET)}\n")
+            self.out.flush()
+
+
+def _terminal_rows(out: TextIO) -> int:
+    try:
+        return os.get_terminal_size(out.fileno()).lines
+    except (AttributeError, OSError, ValueError):
+        return 0

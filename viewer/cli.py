@@ -8,13 +8,19 @@ child process.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
+
+from viewer.request_builder import REASONING_EFFORTS
 
 DEFAULT_PORT = 8501
 
@@ -79,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--system", help="system prompt")
     ask.add_argument("--max-tokens", type=int, help="token budget for reasoning + answer")
     ask.add_argument("--temperature", type=float)
-    ask.add_argument("--reasoning-effort", choices=["none", "minimal", "low", "medium", "high"])
+    ask.add_argument("--reasoning-effort", choices=REASONING_EFFORTS, help="the same choices as the app's sidebar")
     ask.add_argument("--json", action="store_true", help="print one JSON object at the end, nothing while streaming")
     ask.add_argument("--connect-timeout", type=float, default=5.0, help="seconds (default 5)")
     ask.add_argument(
@@ -99,6 +105,11 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     demo.add_argument("--speed", type=float, default=1.0, help="replay speed factor; 0 = no delays")
     demo.add_argument("--fault", help="inject a fault into every reply (see seeds/README.md)")
+    demo.add_argument(
+        "--seeds-dir",
+        default=os.environ.get("REASONING_VIEWER_SEEDS_DIR") or None,
+        help="serve your own folder of traces (env REASONING_VIEWER_SEEDS_DIR; format in seeds/README.md)",
+    )
     return parser
 
 
@@ -106,6 +117,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _ask(args: argparse.Namespace) -> int:
+    from viewer import labels
     from viewer.ask import AskPrinter, build_request, result_object
     from viewer.client import ChatClient
     from viewer.errors import ViewerError
@@ -118,9 +130,6 @@ def _ask(args: argparse.Namespace) -> int:
             sys.stdout.write(json.dumps(result_object(failed), ensure_ascii=False) + "\n")
         return _fail(message)
 
-    if not args.model:
-        return refuse("--model is required (list the server's models with GET {base}/models)")
-    request = build_request(args)
     try:
         client = ChatClient(
             args.base_url,
@@ -130,54 +139,73 @@ def _ask(args: argparse.Namespace) -> int:
         )
     except ViewerError as exc:
         return refuse(exc.message)
-    recorder = TurnRecorder(
-        model=args.model,
-        options=TurnOptions(assume_open=args.assume_thinking),
-        request_params=safe_params(request),
-    )
-    printer = None if args.json else AskPrinter(sys.stdout, recorder)
-    stop = threading.Event()
-    streams: list = []
-    previous = signal.getsignal(signal.SIGINT)
-
-    def _interrupt(signum, frame):  # first Ctrl-C: stop streaming now (even mid-silence), keep what came
-        stop.set()
-        for stream in streams:
-            stream.close()
-        signal.signal(signal.SIGINT, previous)
-
-    signal.signal(signal.SIGINT, _interrupt)
     with client:
-        run_turn(
-            client,
-            request,
-            recorder=recorder,
-            on_events=printer.on_events if printer else None,
-            on_stream=streams.append,
-            stop=stop,
+        if not args.model:
+            return refuse(_model_needed(client))
+        request = build_request(args)
+        recorder = TurnRecorder(
+            model=args.model,
+            options=TurnOptions(assume_open=args.assume_thinking),
+            request_params=safe_params(request),
         )
-    turn = recorder.snapshot()
-    if printer is not None:
-        printer.finish(turn)
-    else:
+        printer = None if args.json else AskPrinter(sys.stdout, recorder)
+        stop = threading.Event()
+        streams: list = []
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+        def _interrupt(signum, frame):  # first Ctrl-C (or a kill): stop now, even mid-silence; keep what came
+            stop.set()
+            for stream in streams:
+                stream.close()
+            signal.signal(signum, previous[signum])
+
+        for sig in previous:
+            signal.signal(sig, _interrupt)
+        try:
+            if printer is not None:
+                printer.start()
+            run_turn(
+                client,
+                request,
+                recorder=recorder,
+                on_events=printer.on_events if printer else None,
+                on_stream=streams.append,
+                stop=stop,
+            )
+        finally:
+            turn = recorder.snapshot()
+            if printer is not None:
+                printer.finish(turn)  # also gives the terminal's last row back
+    if printer is None:
         sys.stdout.write(json.dumps(result_object(turn), ensure_ascii=False) + "\n")
         sys.stdout.flush()
+    for note in labels.end_notes(turn):
+        hint = " Raise --max-tokens." if note.kind == "budget" else ""
+        print(f"reasoning-viewer: {note.text}{hint}", file=sys.stderr)
     if turn.error is not None:
-        print(f"reasoning-viewer: {turn.error.message}", file=sys.stderr)
         return 1
-    if turn.stopped:
-        print("reasoning-viewer: stopped; partial reply kept above.", file=sys.stderr)
-        return 130
-    if turn.reasoning_cut_by_budget:
-        print(
-            "reasoning-viewer: the token budget ran out while the model was still thinking; raise --max-tokens.",
-            file=sys.stderr,
-        )
-    return 0
+    return 130 if turn.stopped else 0
+
+
+def _model_needed(client) -> str:
+    """Why --model is needed, with the server's real model list (or where to find it)."""
+    from viewer.errors import ViewerError
+
+    where = f"{client.base_url}/models"
+    try:
+        models = client.list_models()
+    except ViewerError:
+        return f"--model is required: pick one of the models listed at {where}"
+    if not models:
+        return f"--model is required, but the server lists no models at {where}"
+    shown = ", ".join(models[:12]) + (f" and {len(models) - 12} more" if len(models) > 12 else "")
+    return f"--model is required. The server at {client.base_url} offers: {shown}"
 
 
 def _fail(message: str) -> int:
-    print(f"reasoning-viewer: {message}", file=sys.stderr)
+    from viewer.labels import tidy
+
+    print(f"reasoning-viewer: {tidy(message)}", file=sys.stderr)
     return 2
 
 
@@ -187,10 +215,14 @@ def _fail(message: str) -> int:
 def _serve_demo(args: argparse.Namespace) -> int:
     from viewer.replay import serve_forever
 
+    if args.seeds_dir and not Path(args.seeds_dir).is_dir():
+        return _fail(f"the seeds folder {args.seeds_dir} does not exist")
     try:
-        serve_forever(args.host, args.port, speed=args.speed, fault=args.fault)
+        serve_forever(args.host, args.port, speed=args.speed, fault=args.fault, seeds_dir=args.seeds_dir)
     except OSError as exc:
         return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+    except ValueError as exc:  # a bad --fault spec or a broken trace file
+        return _fail(str(exc))
     return 0
 
 
@@ -198,7 +230,15 @@ def _serve_demo(args: argparse.Namespace) -> int:
 
 
 def _launch_app(args: argparse.Namespace) -> int:
-    """Run `streamlit run` on the app with safe defaults; settings travel in the environment."""
+    """Run `streamlit run` on the app as a child process and stay its parent until it ends.
+
+    Settings travel in the environment. SIGINT, SIGTERM and SIGHUP are forwarded to the child and the
+    launcher waits for it (killing it if it ignores them), so stopping the launcher never leaves a server
+    behind. The child runs in its own session, so a Ctrl-C in the terminal reaches it once, through us.
+    """
+    problem = _port_problem(args.host, args.port)
+    if problem is not None:
+        return _fail(problem)
     app = Path(__file__).resolve().parent / "ui" / "app.py"
     env = dict(os.environ)
     for key, value in {
@@ -235,11 +275,131 @@ def _launch_app(args: argparse.Namespace) -> int:
         "--theme.base",
         "light",
     ]
-    print(f"reasoning-viewer: serving on http://{args.host}:{args.port}  (Ctrl-C to quit)", file=sys.stderr)
+    found: list = []  # what the app will find on the usual local ports (probed while it starts)
+    probe = None
+    if not args.base_url and not args.demo:
+        probe = threading.Thread(target=_probe_local_servers, args=(found,), daemon=True)
+        probe.start()
+    posix = os.name == "posix"
+    child = subprocess.Popen(cmd, env=env, start_new_session=posix)
+    received: list[int] = []
+    forwarded_at = [0.0]
+
+    def forward(signum, frame):
+        received.append(signum)
+        forwarded_at[0] = forwarded_at[0] or time.monotonic()
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signum)
+
+    signals = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {sig: signal.signal(sig, forward) for sig in signals}
     try:
-        return subprocess.call(cmd, env=env)
-    except KeyboardInterrupt:
-        return 130
+        if _wait_until_bound(child, args.host, args.port):
+            print(f"reasoning-viewer: serving on {_app_url(args.host, args.port)}  (Ctrl-C to quit)", file=sys.stderr)
+            if probe is not None:
+                probe.join(timeout=3)
+            note = _endpoint_note(args, found if probe is not None and not probe.is_alive() else None)
+            if note:
+                print(f"reasoning-viewer: {note}", file=sys.stderr)
+        elif child.poll() is not None and not received:
+            _fail(f"the app did not start (streamlit exited with code {child.returncode}); see the lines above")
+        while True:
+            try:
+                code = child.wait(timeout=0.5)
+                break
+            except subprocess.TimeoutExpired:
+                if received and time.monotonic() - forwarded_at[0] > _STOP_GRACE_S:
+                    child.kill()  # it ignored the signal: do not leave it behind
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if child.poll() is None:  # an unexpected error in the launcher itself
+            child.kill()
+            child.wait()
+    return 128 + received[0] if received else code
+
+
+_STOP_GRACE_S = 10.0
+_LOCAL_NAMES = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}
+
+
+def _app_url(host: str, port: int) -> str:
+    host = _LOCAL_NAMES.get(host, host)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _can_bind(family: int, address: tuple) -> OSError | None:  # None: it can
+    """Would the app's server (tornado: SO_REUSEADDR, v6-only sockets) be able to listen there?"""
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        if os.name == "posix":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            return exc
+    return None
+
+
+def _port_problem(host: str, port: int) -> str | None:
+    """One line saying why the app could not listen on host:port, checked before anything starts."""
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return f"cannot use --host {host}: {exc.strerror}"
+    for family, _, _, _, address in infos:
+        exc = _can_bind(family, address)
+        if exc is None:
+            continue
+        if exc.errno == errno.EADDRINUSE:
+            spare = next((p for p in range(port + 1, min(port + 50, 65536)) if not _can_bind(family, (host, p))), None)
+            other = f", e.g. --port {spare}" if spare else ""
+            return (
+                f"port {port} on {host} is already in use (another app, or an earlier reasoning-viewer); "
+                f"pass --port N to use another{other}"
+            )
+        if exc.errno == errno.EACCES:
+            return f"not allowed to listen on port {port} on {host}; pass --port N with N above 1023"
+        return f"cannot listen on {host}:{port} ({exc.strerror or exc}); pass --host or --port to use another"
+    return None
+
+
+def _wait_until_bound(child: subprocess.Popen, host: str, port: int, timeout: float = 120.0) -> bool:
+    """Poll until the app accepts connections (True), or it exited or the time is up (False)."""
+    target = _LOCAL_NAMES.get(host, host)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and child.poll() is None:
+        try:
+            with socket.create_connection((target, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def _probe_local_servers(out: list) -> None:
+    from viewer.discovery import find_local_servers
+
+    out.extend(find_local_servers())
+
+
+def _endpoint_note(args: argparse.Namespace, found: list | None) -> str | None:
+    """What the app is talking to, said on the terminal too (the page says it as well)."""
+    if args.demo:
+        return "demo mode (--demo): replies come from the built-in replay server's recorded traces."
+    if args.base_url:
+        return None
+    if found is None:
+        return None  # the probe is still running: say nothing rather than guess
+    if found:
+        names = ", ".join(f"{f.name} ({f.base_url})" for f in found)
+        return f"using the local server(s) found: {names}."
+    return (
+        "no model server answered on the usual local ports (Ollama :11434, LM Studio :1234, vLLM :8000, "
+        "llama.cpp :8080, SGLang :30000), so the app falls back to its built-in demo server (recorded traces). "
+        "Start your server and pass --base-url URL to use a real model."
+    )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,19 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from viewer.labels import reasoning_label, thought_label
+
+__all__ = [
+    "AssistantTurn",
+    "Conversation",
+    "EndpointProfile",
+    "ErrorInfo",
+    "Message",
+    "Timings",
+    "Usage",
+    "thought_label",  # re-exported: callers that only know a duration (the live view) use it
+]
+
 Role = Literal["system", "user", "assistant"]
 TurnStatus = Literal["streaming", "done", "stopped", "error", "cut_off"]
 HistoryPolicy = Literal["strip", "inline", "reasoning_content", "reasoning"]
@@ -53,6 +66,10 @@ class Timings(_Model):
 
     Kept as offsets rather than wall-clock times so that the durations stay right
     even if the system clock jumps during a long generation.
+
+    `reasoning_spans` lists every stretch of thinking as (start, end): more than one when the model
+    thinks again after it began answering (interleaved thinking). Rows saved before spans were
+    recorded have none; then `reasoning_start`..`reasoning_end` is the one stretch.
     """
 
     started_at: datetime = Field(default_factory=utc_now)
@@ -61,6 +78,7 @@ class Timings(_Model):
     reasoning_end: float | None = None
     answer_start: float | None = None
     end: float | None = None
+    reasoning_spans: list[tuple[float, float]] = Field(default_factory=list)
 
     @property
     def first_token(self) -> float | None:
@@ -74,6 +92,9 @@ class Timings(_Model):
 
     @property
     def thought_s(self) -> float | None:
+        """Time spent thinking: every stretch of reasoning added up."""
+        if self.reasoning_spans:
+            return sum(max(0.0, end - start) for start, end in self.reasoning_spans)
         if self.reasoning_start is None:
             return None
         stop = self.reasoning_end if self.reasoning_end is not None else self.end
@@ -81,9 +102,12 @@ class Timings(_Model):
 
     @property
     def answered_s(self) -> float | None:
+        """First answer token → end, less the thinking done after the answer began."""
         if self.answer_start is None or self.end is None:
             return None
-        return max(0.0, self.end - self.answer_start)
+        a0, end = self.answer_start, self.end
+        thinking = sum(max(0.0, min(e, end) - max(s, a0)) for s, e in self.reasoning_spans)
+        return max(0.0, end - a0 - thinking)
 
     @property
     def total_s(self) -> float | None:
@@ -143,21 +167,8 @@ class AssistantTurn(_Model):
 
     @property
     def thought_label(self) -> str:
-        return thought_label(self.timings.thought_s, unfinished=self.unfinished)
-
-
-def thought_label(seconds: float | None, *, unfinished: bool = False) -> str:
-    """'Thought for N seconds', the DeepSeek app's wording, honest about thinking that was cut off.
-
-    Rounds to whole seconds with a minimum of 1: "Thought for 0 seconds"
-    reads as if nothing happened when the model did reason.
-    """
-    if seconds is None:
-        label = "Thought"
-    else:
-        n = max(1, round(seconds))
-        label = f"Thought for {n} second{'' if n == 1 else 's'}"
-    return f"{label} (cut off)" if unfinished else label
+        """The label over the reasoning ("" when there is none); see `viewer.labels.reasoning_label`."""
+        return reasoning_label(self) or ""
 
 
 class Message(_Model):

@@ -18,8 +18,14 @@ Design choices that matter for the callers:
 * Harmony ``commentary`` bodies (tool calls and preambles) go to the reasoning side: they are not the final
   answer, but hiding them would hide text the model produced.
 * Reasoning that resumes after the answer started (interleaved field reasoning, harmony analysis after a
-  final message) is appended to ``reasoning`` with plain "reasoning" events; "reasoning_start" and
-  "reasoning_end" are each emitted at most once per stream.
+  final message) is appended to ``reasoning`` with plain "reasoning" events; where the two stretches would
+  be glued ("now.The") a paragraph break is put between them. "reasoning_start" and "reasoning_end" are
+  each emitted at most once per stream, and only around reasoning that has text: a section that trims to
+  nothing (``<think>\n\n</think>``, a whitespace-only field delta) is no reasoning and emits neither.
+* A marker counts only where it stands (rules 3, 4, 6): an opener after text is literal and only makes its
+  own family's closers literal too; a closer of another prefill-capable family still proves reasoning.
+* After a terminator ended a section (rule 14), that family's own closer, when it follows, is structure:
+  it and the whitespace around it are dropped, never shown as answer text.
 """
 
 from __future__ import annotations
@@ -173,7 +179,6 @@ class ReasoningSplitter:
         self._assume_open = assume_open
 
         start: dict[str, Action] = {}
-        prov: dict[str, Action] = {}
         if assume_open:
             for f in prefill:
                 start.update({m: ("open", f) for m in f.openers})
@@ -183,26 +188,27 @@ class ReasoningSplitter:
             start["<|start|>"] = ("h_open", "<|start|>")
             for f in families:
                 start.update({m: ("open", f) for m in f.openers})
-                if f.name != "granite":  # Granite's text markers count only at the very start (rule 13)
-                    prov.update({m: ("settle", f) for m in f.openers})
             for f in prefill:
                 start.update({m: ("reclassify", f) for m in f.closers})
-                prov.update({m: ("reclassify", f) for m in f.closers})
         any_close: dict[str, Action] = {}
         for f in prefill:
             any_close.update({m: ("terminate", f) for m in f.terminators})
             any_close.update({m: ("close", f) for m in f.closers})
         self._m_start = _matcher(start)
-        self._m_prov = _matcher(prov)
+        # Families whose markers still count in provisional text (rule 6 removes one at a time).
+        self._prov_families = [] if assume_open else [f for f in families if f.name != "granite"]
+        self._m_prov = self._provisional_matcher()
         self._m_any_close = _matcher(any_close)
         self._m_harmony = _matcher({m: ("h", m) for m in HARMONY_TOKENS})
         self._m_reason: dict[Family, _Matcher | None] = {}
         self._m_wrap: dict[Family, _Matcher | None] = {}
+        self._m_absorb: dict[Family, _Matcher | None] = {}
         for f in families:
             acts: dict[str, Action] = {m: ("terminate", f) for m in f.terminators}
             acts.update({m: ("close", f) for m in f.closers})
             self._m_reason[f] = _matcher(acts)
             self._m_wrap[f] = _matcher({w[0]: ("wrap_open", w) for w in f.wrappers})
+            self._m_absorb[f] = _matcher({m: ("absorb", f) for m in f.closers})
 
         self.family: str | None = None
         self.in_reasoning = False
@@ -221,8 +227,9 @@ class ReasoningSplitter:
         self._lead_ws = ""
         self._content_nonws = False
         self._field_seen = False
-        self._r_started = False
-        self._r_text_started = False
+        self._r_started = False  # a reasoning section was entered (even one that stays empty)
+        self._r_text_started = False  # reasoning text was shown ("reasoning_start" was emitted)
+        self._r_gap = False  # answer text came after the last reasoning text
         self._r_pending = ""
         self._r_parts: list[str] = []
         self._r_cache = ""
@@ -230,6 +237,8 @@ class ReasoningSplitter:
         self._a_cache = ""
         self._a_hold_ws = False
         self._a_pending = ""
+        self._a_release_ws = False  # held answer whitespace is kept at close (no closer came to drop it)
+        self._term_at: tuple[Family, int] | None = None  # first terminator in provisional text, answer offset
         self._h_capture = False
         self._h_channel = ""
         self._events: list[SplitEvent] = []
@@ -302,8 +311,12 @@ class ReasoningSplitter:
         if self._phase == _PROV:
             self.provisional_confirmed = self.provisional
             self.provisional = False
-        if self.in_reasoning:  # rule 9: the stream stopped while thinking
-            self.unfinished = True
+        if self._a_release_ws and self._a_pending:  # rule 8: whitespace at the end of the answer is kept
+            self._a_parts.append(self._a_pending)
+            self._ev("answer", self._a_pending)
+            self._a_pending = ""
+        if self.in_reasoning:  # rule 9: the stream stopped while thinking (if it had said anything)
+            self.unfinished = self._r_text_started
             self.in_reasoning = False
         self.closed = True
         return events
@@ -385,22 +398,40 @@ class ReasoningSplitter:
             self._start_reasoning()
             self._enter(_REASON, self._m_reason[arg], self._emit_reasoning)
         elif op == "close" or op == "reclassify":
+            tail = ""
             if op == "reclassify":
                 self._lead_ws = ""
-                self._reclassify()
+                tail = self._reclassify(arg)
             if self.family is None or op == "reclassify":
                 self.family = arg.name
             self._end_reasoning()
-            self._enter(_ANSWER_START, self._m_wrap[arg], self._emit_answer, "drop", anchored=True)
+            if tail:  # rule 14 in provisional text: the tool call was answer-side text all along
+                self._after_terminator(arg, closed=True)
+                self._emit_answer(tail)
+                self._a_pending = ""  # whitespace before the closer goes with it
+            else:
+                self._enter(_ANSWER_START, self._m_wrap[arg], self._emit_answer, "drop", anchored=True)
         elif op == "terminate":  # rule 14: e.g. <tool_call> ends <think>; the call is answer-side text
             self.family = self.family or arg.name
             self._end_reasoning()
-            self._enter(_ANSWER, None, self._emit_answer)
+            self._after_terminator(arg, closed=False)
             self._emit_answer(marker)
-        elif op == "settle":  # rule 6: text before an opener makes the whole stream answer
-            self.provisional, self.provisional_confirmed = False, self.provisional
-            self._enter(_ANSWER, None, self._emit_answer)
-            self._emit_answer(marker)
+        elif op == "absorb":  # the section's own closer after its terminator: structure, not answer
+            self._a_pending = ""
+            self._after_terminator(arg, closed=True)
+        elif op == "mark":  # a terminator in provisional text: remembered in case a closer follows
+            if self._term_at is None:
+                self._term_at = (arg, len(self.answer))
+            self._emit_provisional(marker)
+        elif op == "settle":  # rule 6: an opener after text is literal, and so is its family from here on
+            self._prov_families = [f for f in self._prov_families if f is not arg]
+            self._m_prov = self._matcher = self._provisional_matcher()
+            if self._matcher is None or not any(f.prefill for f in self._prov_families):
+                self.provisional, self.provisional_confirmed = False, self.provisional
+                self._enter(_ANSWER, None, self._emit_answer)
+                self._emit_answer(marker)
+            else:
+                self._emit_provisional(marker)
         elif op == "wrap_open":  # rule 11: unwrap the answer and trim its inside
             _, close, rename = arg
             self.family = rename or self.family
@@ -411,6 +442,26 @@ class ReasoningSplitter:
             self._enter(_ANSWER, None, self._emit_answer)
         else:
             self._harmony(arg)
+
+    def _after_terminator(self, family: Family, *, closed: bool) -> None:
+        """Answer after a terminator: trailing whitespace is held, since the family's closer may follow it.
+
+        Until that closer comes (``closed`` False) held whitespace is released at close (rule 8); once it
+        came, the whitespace around it is dropped and later text is literal (rule 7).
+        """
+        self._a_hold_ws = True
+        self._a_release_ws = not closed
+        self._enter(_ANSWER, None if closed else self._m_absorb[family], self._emit_answer)
+
+    def _provisional_matcher(self) -> _Matcher | None:
+        """Markers that count in provisional text: openers (rule 6), prefill closers (rule 4), terminators."""
+        acts: dict[str, Action] = {}
+        for f in self._prov_families:  # later families override earlier ones (user pairs come last)
+            acts.update({m: ("settle", f) for m in f.openers})
+            if f.prefill:
+                acts.update({m: ("mark", f) for m in f.terminators})
+                acts.update({m: ("reclassify", f) for m in f.closers})
+        return _matcher(acts)
 
     def _harmony(self, token: str) -> None:
         """Rule 12: headers and control tokens are never shown; bodies go where their channel says."""
@@ -461,16 +512,17 @@ class ReasoningSplitter:
             events.append(SplitEvent(kind, text, self._t))
 
     def _start_reasoning(self) -> None:
+        """Enter the reasoning section. Its "reasoning_start" event waits for its first non-blank text."""
         if not self._r_started:
             self._r_started = True
             self.in_reasoning = True
-            self._ev("reasoning_start", "")
 
     def _end_reasoning(self) -> None:
         if self.in_reasoning:
             self.in_reasoning = False
             self.reasoning_closed = True
-            self._ev("reasoning_end", "")
+            if self._r_text_started:
+                self._ev("reasoning_end", "")
 
     def _emit_reasoning(self, text: str, event: bool = True) -> None:
         """Append reasoning; leading whitespace dropped, trailing held until more text follows (rule 8)."""
@@ -479,10 +531,16 @@ class ReasoningSplitter:
             if not text:
                 return
             self._r_text_started = True
+            if event:
+                self._ev("reasoning_start", "")
         core = text.rstrip()
         if not core:
             self._r_pending += text
             return
+        if self._r_gap:  # reasoning resumes after answer text: never glue the two stretches together
+            self._r_gap = False
+            if not self._r_pending and not core[0].isspace():
+                core = "\n\n" + core
         out = self._r_pending + core if self._r_pending else core
         self._r_pending = text[len(core) :]
         self._r_parts.append(out)
@@ -501,6 +559,8 @@ class ReasoningSplitter:
             text = core
         self._a_parts.append(text)
         self._ev("answer", text)
+        if self._r_text_started:
+            self._r_gap = True
 
     def _emit_provisional(self, text: str) -> None:
         self.provisional = True
@@ -511,12 +571,23 @@ class ReasoningSplitter:
         if self._h_capture and len(self._h_channel) < _HEADER_CAP:
             self._h_channel += text[: _HEADER_CAP - len(self._h_channel)]
 
-    def _reclassify(self) -> None:
-        """Rule 4: a prefill-capable closer proves everything shown as answer so far was reasoning."""
+    def _reclassify(self, family: Family) -> str:
+        """Rule 4: a prefill-capable closer proves the provisional text so far was reasoning.
+
+        Except from a terminator of the same family on (rule 14), which is returned: answer-side text. The
+        "reclassified" event (emitted only when shown text changes) carries the part that became reasoning.
+        """
         text = self.answer
+        tail = ""
+        if self._term_at is not None and self._term_at[0] is family:
+            text, tail = text[: self._term_at[1]], text[self._term_at[1] :]
         self._a_parts.clear()
         self._a_cache = ""
         self.provisional = False
         self._start_reasoning()
-        self._ev("reclassified", text)
-        self._emit_reasoning(text, event=False)
+        if text or tail:
+            if text.strip():
+                self._ev("reasoning_start", "")
+            self._ev("reclassified", text)
+            self._emit_reasoning(text, event=False)
+        return tail

@@ -288,6 +288,9 @@ class Fault:
                      close without any response); N past the end of the trace means after its
                      last delta (the same for malformed and error_event)
     reject_stream_options   400 if the body has ``stream_options`` (older servers)
+    strict_history   400 on an assistant message with empty content (and no tool calls) or on two
+                     consecutive messages of one role, as Mistral's and DeepSeek's APIs (and gateways in
+                     front of them) answer
 
     Streaming only (a non-streamed reply ignores them):
 
@@ -312,13 +315,14 @@ class Fault:
     empty: bool = False
     nodone: bool = False
     reject_stream_options: bool = False
+    strict_history: bool = False
     crlf: bool = False
     keepalive: bool = False
     multiline: bool = False
     event: bool = False
 
     _INT = ("status", "html", "disconnect", "malformed", "error_event")
-    _FLAGS = ("empty", "nodone", "reject_stream_options", "crlf", "keepalive", "multiline", "event")
+    _FLAGS = ("empty", "nodone", "reject_stream_options", "strict_history", "crlf", "keepalive", "multiline", "event")
 
     @classmethod
     def parse(cls, spec: str | None) -> Fault:
@@ -581,13 +585,8 @@ class _Handler(BaseHTTPRequestHandler):
         return self.server.replay.fault
 
     def _model_not_found(self, model: str) -> None:
-        available = ", ".join(self.server.replay.model_ids)
-        self._error(
-            404,
-            f"The model `{model}` does not exist. Available models: {available}",
-            param="model",
-            code="model_not_found",
-        )
+        # vLLM's wording; the list of models is for GET /models (clients add it to their own message).
+        self._error(404, f"The model `{model}` does not exist.", param="model", code="model_not_found")
 
     # --- chat completions -----------------------------------------------------------------------
 
@@ -611,6 +610,10 @@ class _Handler(BaseHTTPRequestHandler):
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             self._error(400, "'messages' must be a non-empty array.", param="messages")
+            return
+        problem = _history_problem(messages) if fault.strict_history else None
+        if problem is not None:
+            self._error(400, problem, param="messages")
             return
         limit = body.get("max_completion_tokens", body.get("max_tokens"))
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
@@ -783,6 +786,22 @@ def _message_text(message: Any) -> str:
     if isinstance(content, list):
         return "".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
     return ""
+
+
+def _history_problem(messages: list[Any]) -> str | None:
+    """What a strict server says about a history it refuses (the ``strict_history`` fault), or None."""
+    previous = None
+    for i, message in enumerate(messages):
+        role = message.get("role") if isinstance(message, dict) else None
+        if role == "assistant" and not _message_text(message).strip() and not message.get("tool_calls"):
+            return "Assistant message must have either content or tool_calls, but not none."
+        if role is not None and role == previous:
+            return (
+                f"This model does not support successive {role} messages (messages[{i - 1}] and messages[{i}] "
+                "in your input). You should interleave the user/assistant messages in the message sequence."
+            )
+        previous = role
+    return None
 
 
 def _usage(messages: list[Any], rendered: Rendered, n: int) -> dict[str, Any]:

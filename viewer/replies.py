@@ -255,7 +255,7 @@ class Reply:
 
     def thinking_seconds(self) -> float | None:
         """Seconds of thinking so far (None before any reasoning), ticking while the server is silent."""
-        return self.recorder.thinking_seconds()
+        return self.recorder.thought_so_far()
 
     def elapsed(self) -> float:
         """Seconds since the request was sent (frozen once done)."""

@@ -7,17 +7,36 @@ may be sent back as history differs per API (DeepSeek answers 400 when
 `reasoning_content` is sent back; vLLM ≥ 0.11 and Ollama read `reasoning`).
 Optional knobs are sent only when the user set them, since strict servers
 reject parameters they do not know.
+
+History is sent in the shape the strictest APIs accept (Mistral, DeepSeek and
+gateways in front of them answer 400 otherwise, and then every later message
+of the conversation fails too): never an assistant message with empty
+content, never two consecutive messages of one role. So:
+
+* an exchange that failed (no text at all, or still streaming) is left out
+  together with its prompt, as if it had not been sent;
+* a reply with reasoning but no answer (the token budget ran out, or Stop
+  while thinking) sends no assistant message, but its prompt is kept: the
+  model still sees the earlier question, joined to the next one with a blank
+  line, since a turn that produced no answer gave it nothing to build on.
+  (Policy "inline" does send such a reply: its content is the reasoning.)
+* any other run of messages of one role is joined the same way.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from viewer.models import Conversation, HistoryPolicy, Message
+if TYPE_CHECKING:  # annotations only: the launcher reads REASONING_EFFORTS without loading pydantic
+    from viewer.models import Conversation, HistoryPolicy, Message
 
 ThinkingSwitch = Literal["default", "on", "off"]
+
+#: `reasoning_effort` values offered by both `ask --reasoning-effort` and the sidebar (OpenAI's four, and
+#: "none", which Ollama's /v1 reads as "do not think").
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high")
 
 
 @dataclass
@@ -69,23 +88,41 @@ def history_message(message: Message, policy: HistoryPolicy) -> dict:
 
 
 def build_messages(conv: Conversation, settings: GenerationSettings) -> list[dict]:
-    """The conversation as messages, skipping assistant turns that produced nothing to send back."""
-    messages: list[dict] = []
-    if settings.system_prompt:
-        messages.append({"role": "system", "content": settings.system_prompt})
+    """The conversation as messages a strict server accepts (see the module docstring)."""
+    items: list[dict] = []
     for message in conv.messages:
         if message.role == "system":
             continue
         if message.role == "assistant":
             turn = message.turn
             if turn is None or turn.status == "streaming" or not (turn.answer or turn.reasoning):
-                # A failed exchange: leave out its prompt too, or the next request has two user
-                # messages in a row, which strict chat templates reject.
-                if messages and messages[-1]["role"] == "user":
-                    messages.pop()
+                if items and items[-1]["role"] == "user":
+                    items.pop()  # a failed exchange goes with its prompt
                 continue
-        messages.append(history_message(message, settings.history_policy))
+            item = history_message(message, settings.history_policy)
+            if not item["content"].strip():
+                continue  # reasoning but no answer: nothing the model could build on
+            items.append(item)
+        else:
+            items.append({"role": message.role, "content": message.content})
+    messages: list[dict] = []
+    if settings.system_prompt:
+        messages.append({"role": "system", "content": settings.system_prompt})
+    for item in items:
+        if messages and messages[-1]["role"] == item["role"]:
+            messages[-1] = _joined(messages[-1], item)
+        else:
+            messages.append(item)
     return messages
+
+
+def _joined(first: dict, second: dict) -> dict:
+    """Two messages of one role as one: each text field joined with a blank line."""
+    out = dict(first)
+    for key, value in second.items():
+        if key != "role" and value:
+            out[key] = f"{out[key]}\n\n{value}" if out.get(key) else value
+    return out
 
 
 def build_request(conv: Conversation, settings: GenerationSettings, base_url: str) -> dict:

@@ -4,12 +4,14 @@ This is the single place that decides what "waited", "thought" and "answered"
 mean, so the CLI, the UI and the store all report the same numbers:
 
 * waited   = request sent → first token (reasoning or answer). Prefill and queueing, not thinking.
-* thought  = first reasoning token → end of reasoning (closing marker, or end of stream if it never closed).
-* answered = first answer token → end of stream.
+* thought  = the sum of every stretch of reasoning: a stretch runs from its first reasoning token to the
+             closing marker, the first answer token after it, or the end of the stream.
+* answered = first answer token → end of stream, less the stretches of reasoning after it (interleaved
+             thinking: reasoning, a bit of answer, reasoning again, the rest of the answer).
 
-Text that arrives provisionally (no opening marker yet) counts as reasoning from
-its first character once it is reclassified, because that is when the model
-started thinking.
+Reasoning that trims to nothing is no reasoning: it has no stretch, so `thought_s` stays None. Text that
+arrives provisionally (no opening marker yet) counts as reasoning from its first character once it is
+reclassified, because that is when the model started thinking.
 """
 
 from __future__ import annotations
@@ -23,8 +25,11 @@ from dataclasses import dataclass, field
 
 from viewer.client import ChatClient, Delta
 from viewer.errors import ViewerError
+from viewer.labels import tokens_per_second
 from viewer.models import AssistantTurn, Timings, Usage
 from viewer.reasoning import ReasoningSplitter, SplitEvent
+
+__all__ = ["TurnOptions", "TurnRecorder", "run_turn", "safe_params", "tokens_per_second"]
 
 EventCallback = Callable[[list[SplitEvent]], None]
 
@@ -66,6 +71,7 @@ class TurnRecorder:
         self.error: ViewerError | None = None
         self.malformed_chunks = 0
         self._provisional_start: float | None = None
+        self._stretch_start: float | None = None  # the reasoning stretch under way (offset), if any
 
     # -- streaming -----------------------------------------------------------------
 
@@ -99,10 +105,14 @@ class TurnRecorder:
             kind = ev.kind
             if kind == "reasoning":
                 reasoning_text = True
-                if timings.reasoning_start is None:
-                    timings.reasoning_start = ev.t - self.t0
+                if self._stretch_start is None:
+                    self._stretch_start = ev.t - self.t0
+                    if timings.reasoning_start is None:
+                        timings.reasoning_start = self._stretch_start
             elif kind == "answer":
                 answer_text = True
+                if self._stretch_start is not None:
+                    self._close_stretch(ev.t - self.t0)
                 if timings.answer_start is None:
                     timings.answer_start = ev.t - self.t0
             elif kind == "provisional":
@@ -112,18 +122,21 @@ class TurnRecorder:
                 if timings.answer_start is None:
                     timings.answer_start = ev.t - self.t0
             elif kind == "reclassified":
-                # The provisional text was thinking all along: thinking began with it.
                 reclassified = True
-                if self._provisional_start is not None:
-                    timings.reasoning_start = self._provisional_start
-                timings.answer_start = None
+                if ev.text.strip():
+                    # The provisional text was thinking all along: thinking began with it.
+                    start = self._provisional_start if self._provisional_start is not None else ev.t - self.t0
+                    timings.reasoning_start = self._stretch_start = start
+                    timings.answer_start = None
                 self._reasoning_deltas += self._provisional_deltas
                 self._provisional_deltas = 0
             elif kind == "reasoning_start":
                 if timings.reasoning_start is None and self._provisional_start is None:
-                    timings.reasoning_start = ev.t - self.t0
+                    timings.reasoning_start = self._stretch_start = ev.t - self.t0
             elif kind == "reasoning_end":
                 timings.reasoning_end = ev.t - self.t0
+                if self._stretch_start is not None:
+                    self._close_stretch(timings.reasoning_end)
         # One delta is one (approximate) token, counted on the side its text ended up on.
         if reasoning_text or (provisional_text and reclassified):
             self._reasoning_deltas += 1
@@ -131,6 +144,10 @@ class TurnRecorder:
             self._answer_deltas += 1
         elif provisional_text:
             self._provisional_deltas += 1
+
+    def _close_stretch(self, end: float) -> None:
+        self.timings.reasoning_spans.append((self._stretch_start, max(end, self._stretch_start)))  # type: ignore[arg-type]
+        self._stretch_start = None
 
     def finish(
         self,
@@ -151,6 +168,8 @@ class TurnRecorder:
         self._answer_deltas += self._provisional_deltas
         self._provisional_deltas = 0
         self.timings.end = self.clock() - self.t0
+        if self._stretch_start is not None:  # thinking until the stream stopped
+            self._close_stretch(self.timings.end)
         if self.splitter.in_reasoning or self.splitter.unfinished:
             # Thinking never closed: it lasted until the stream stopped.
             self.timings.reasoning_end = None
@@ -170,17 +189,20 @@ class TurnRecorder:
     def elapsed(self) -> float:
         return self.clock() - self.t0
 
-    def thinking_seconds(self) -> float | None:
-        """Seconds of thinking so far: None before any reasoning; live while it lasts (even if the server
-        is silent), fixed once it ended. Read from other threads: only plain float fields are read."""
-        t = self.timings
-        start = t.reasoning_start
-        if start is None:
+    @property
+    def thinking(self) -> bool:
+        """A stretch of reasoning is under way (its text has started and no answer followed yet)."""
+        return self._stretch_start is not None
+
+    def thought_so_far(self) -> float | None:
+        """Seconds of thinking up to now (all stretches), without building a snapshot: for a ticking clock."""
+        spans = self.timings.reasoning_spans
+        if not spans and self._stretch_start is None:
             return None
-        end = t.reasoning_end
-        if end is None:
-            end = t.end if t.end is not None else self.elapsed
-        return max(0.0, end - start)
+        total = sum(end - start for start, end in spans)
+        if self._stretch_start is not None:
+            total += max(0.0, self.elapsed - self._stretch_start)
+        return total
 
     def usage(self) -> Usage:
         """Server-reported counts when sent (exact); otherwise counts of deltas (approximate)."""
@@ -223,8 +245,11 @@ class TurnRecorder:
     def snapshot(self) -> AssistantTurn:
         """The turn as it stands now (streaming or finished), as a model to save or render."""
         timings = self.timings.model_copy()
+        timings.reasoning_spans = list(timings.reasoning_spans)
         if not self.finished:
             timings.end = self.clock() - self.t0  # still streaming: durations so far
+            if self._stretch_start is not None:
+                timings.reasoning_spans.append((self._stretch_start, timings.end))
         s = self.splitter
         return AssistantTurn(
             reasoning=s.reasoning,
@@ -243,18 +268,6 @@ class TurnRecorder:
             malformed_chunks=self.malformed_chunks,
             request_params=self.request_params,
         )
-
-
-def tokens_per_second(turn: AssistantTurn) -> float | None:
-    """Generation speed after the first token: (reasoning + answer tokens) / time spent producing them."""
-    t = turn.timings
-    if t.end is None or t.first_token is None:
-        return None
-    span = t.end - t.first_token
-    tokens = turn.usage.completion_tokens
-    if not tokens or span <= 0:
-        return None
-    return tokens / span
 
 
 def run_turn(

@@ -20,9 +20,9 @@ from typing import Any
 
 import streamlit as st
 
+from viewer import labels
 from viewer.models import AssistantTurn, Conversation, Message
 from viewer.replies import Reply, ReplyBusy, ReplyRefused, ReplyService, Target, TextCursor
-from viewer.turn import tokens_per_second
 from viewer.ui import sidebar
 from viewer.ui.live_section import LiveSection, user_choice
 
@@ -36,29 +36,8 @@ NOTICE_KEY = "composer_notice"  # a refusal to show above the composer on the ne
 
 
 def stats_line(turn: AssistantTurn) -> str:
-    """waited · thought · answered · tokens · tok/s · model · finish reason, in one quiet line."""
-    t = turn.timings
-    parts = []
-    if t.waited_s is not None:
-        parts.append(f"waited {t.waited_s:.1f}s")
-    if t.thought_s is not None:
-        parts.append(f"thought {t.thought_s:.1f}s")
-    if t.answered_s is not None:
-        parts.append(f"answered {t.answered_s:.1f}s")
-    u = turn.usage
-    approx = "≈" if u.approximate else ""
-    if u.reasoning_tokens:
-        parts.append(f"{approx}{u.reasoning_tokens} reasoning tokens")
-    if u.answer_tokens is not None:
-        parts.append(f"{approx}{u.answer_tokens} answer tokens")
-    tps = tokens_per_second(turn)
-    if tps:
-        parts.append(f"{tps:.1f} tok/s")
-    if turn.model:
-        parts.append(turn.model)
-    if turn.finish_reason:
-        parts.append(f"finish: {turn.finish_reason}")
-    return " · ".join(parts)
+    """waited · thought · answered · tokens · tok/s · model · finish reason (the same line `ask` prints)."""
+    return labels.stats_line(turn)
 
 
 def render_reasoning_text(text: str) -> None:
@@ -85,32 +64,17 @@ def split_paragraphs(text: str) -> list[str]:
 def render_turn(msg: Message, *, is_last: bool, live_exists: bool) -> None:
     turn = msg.turn or AssistantTurn()
     interrupted = turn.status == "streaming" and not live_exists
-    if turn.reasoning:
-        label = turn.thought_label
-        if interrupted:
-            label = "Thinking (interrupted)"
+    label = labels.reasoning_label(turn, interrupted=interrupted)
+    if label:
         section = st.expander(label, key=f"think-{msg.id}", on_change="rerun", type="compact")
         if section.open:
             with section:
                 render_reasoning_text(turn.reasoning)
     if turn.answer:
         st.markdown(turn.answer)
-    if interrupted:
-        st.warning("This reply was interrupted (the app stopped while it streamed). The partial text is kept.")
-    elif turn.error is not None:
-        st.error(turn.error.message)
-    elif turn.stopped:
-        st.caption("Stopped. The partial reply is kept.")
-    elif turn.cut_off:
-        st.warning("The reply was cut off: the stream ended without a finish reason. The partial text is kept.")
+    for note in labels.end_notes(turn, interrupted=interrupted):
+        {"error": st.error, "warning": st.warning}.get(note.level, st.caption)(note.text)
     budget = turn.request_params.get("max_tokens")
-    if turn.reasoning_cut_by_budget:
-        st.warning(
-            f"The token budget (max_tokens={budget or 'server default'}) ran out while the model was still "
-            "thinking, so there is no answer yet."
-        )
-    elif turn.status == "done" and not turn.answer and not turn.reasoning:
-        st.warning("The model returned an empty reply.")
     line = stats_line(turn)
     if line:
         st.caption(line)
@@ -314,7 +278,7 @@ def watch_live(reply: Reply) -> None:
                 answer += changes.answer
                 answer_slot.markdown(answer)
             if changes.reasoning_ended:
-                thinking.fold(reply.snapshot().thought_label, now)
+                thinking.fold(labels.thought_label(reply.thinking_seconds()), now)
             seconds = reply.thinking_seconds()
             if thinking.section is not None and not thinking.folded:
                 thinking.label(_thinking_label(seconds))

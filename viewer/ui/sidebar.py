@@ -11,6 +11,7 @@ from viewer.errors import ViewerError
 from viewer.export import ViewerImportError, from_json, to_html, to_json, to_markdown
 from viewer.models import Conversation, EndpointProfile
 from viewer.replies import ReplyService
+from viewer.request_builder import REASONING_EFFORTS
 from viewer.store import Store
 from viewer.ui.context import Bootstrap, all_profiles, save_profiles, saved_profiles
 from viewer.ui.settings import SESSION_KEYS
@@ -141,7 +142,7 @@ def generation_section(service: ReplyService, profile: EndpointProfile, model: s
         c2.number_input("max_tokens", min_value=1, max_value=1_000_000, value=4096, step=256, key="max_tokens")
         st.number_input("Read timeout (s)", min_value=5, max_value=7200, value=600, step=30, key="read_timeout")
     with st.expander("Thinking"):
-        st.selectbox("Reasoning effort", ["default", "low", "medium", "high"], key="reasoning_effort")
+        st.selectbox("Reasoning effort", ["default", *REASONING_EFFORTS], key="reasoning_effort")
         st.radio(
             "Thinking",
             ["default", "on", "off"],
