@@ -122,7 +122,8 @@ def _ask(args: argparse.Namespace) -> int:
     from viewer.client import ChatClient
     from viewer.errors import ViewerError
     from viewer.models import AssistantTurn, ErrorInfo
-    from viewer.turn import TurnOptions, TurnRecorder, run_turn, safe_params
+    from viewer.replies import Reply
+    from viewer.turn import TurnOptions
 
     def refuse(message: str) -> int:
         if args.json:  # the promised object comes even when nothing could be sent
@@ -143,20 +144,20 @@ def _ask(args: argparse.Namespace) -> int:
         if not args.model:
             return refuse(_model_needed(client))
         request = build_request(args)
-        recorder = TurnRecorder(
-            model=args.model,
+        printer: AskPrinter | None = None
+        # The same reply object the app streams with, run here in the calling thread; the printer is a
+        # viewer that reads each delta's events inline.
+        reply = Reply(
+            client=client,
+            request=request,
             options=TurnOptions(assume_open=args.assume_thinking),
-            request_params=safe_params(request),
+            on_events=None if args.json else (lambda events: printer.on_events(events) if printer else None),
         )
-        printer = None if args.json else AskPrinter(sys.stdout, recorder)
-        stop = threading.Event()
-        streams: list = []
+        printer = None if args.json else AskPrinter(sys.stdout, reply.recorder)
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
         def _interrupt(signum, frame):  # first Ctrl-C (or a kill): stop now, even mid-silence; keep what came
-            stop.set()
-            for stream in streams:
-                stream.close()
+            reply.stop()
             signal.signal(signum, previous[signum])
 
         for sig in previous:
@@ -164,16 +165,9 @@ def _ask(args: argparse.Namespace) -> int:
         try:
             if printer is not None:
                 printer.start()
-            run_turn(
-                client,
-                request,
-                recorder=recorder,
-                on_events=printer.on_events if printer else None,
-                on_stream=streams.append,
-                stop=stop,
-            )
+            reply.run()
         finally:
-            turn = recorder.snapshot()
+            turn = reply.snapshot()
             if printer is not None:
                 printer.finish(turn)  # also gives the terminal's last row back
     if printer is None:

@@ -66,17 +66,21 @@ class ReplyLog:
 
     Readers keep their own cursor (an index into the log) and call `read(cursor)`, which costs only the
     events after it. `wait` blocks until there is something after the cursor or the log is closed.
+    Appending costs a list extend; the lock is taken only when some reader is waiting, so a log nobody
+    waits on (`ask`, whose printer reads inline) adds next to nothing per delta.
     """
 
     def __init__(self) -> None:
         self._events: list[SplitEvent] = []
-        self._cond = threading.Condition()
+        self._cond = threading.Condition(threading.Lock())
+        self._waiting = 0
         self._closed = False
 
     def append(self, events: Sequence[SplitEvent]) -> None:
-        with self._cond:
-            self._events.extend(events)
-            self._cond.notify_all()
+        self._events.extend(events)  # atomic under the GIL; readers slice, never iterate, the live list
+        if self._waiting:
+            with self._cond:
+                self._cond.notify_all()
 
     def close(self) -> None:
         with self._cond:
@@ -92,13 +96,16 @@ class ReplyLog:
 
     def read(self, cursor: int) -> list[SplitEvent]:
         """Events from index `cursor` on (a copy; the log keeps growing)."""
-        with self._cond:
-            return self._events[cursor:]
+        return self._events[cursor:]
 
     def wait(self, cursor: int, timeout: float | None) -> bool:
         """Block until an event past `cursor` exists or the log is closed; False on timeout."""
         with self._cond:
-            return self._cond.wait_for(lambda: len(self._events) > cursor or self._closed, timeout)
+            self._waiting += 1
+            try:
+                return self._cond.wait_for(lambda: len(self._events) > cursor or self._closed, timeout)
+            finally:
+                self._waiting -= 1
 
 
 @dataclass
