@@ -15,6 +15,7 @@ started thinking.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from viewer.client import ChatClient, Delta
 from viewer.errors import ViewerError
 from viewer.models import AssistantTurn, Timings, Usage
+from viewer.outline import OutlineBuilder, ReasoningStats, Step
 from viewer.reasoning import ReasoningSplitter, SplitEvent
 
 EventCallback = Callable[[list[SplitEvent]], None]
@@ -66,6 +68,7 @@ class TurnRecorder:
         self.error: ViewerError | None = None
         self.malformed_chunks = 0
         self._provisional_start: float | None = None
+        self.outline = OutlineBuilder()  # the reasoning's steps, fed in `_note` (viewer/outline.py)
 
     # -- streaming -----------------------------------------------------------------
 
@@ -97,6 +100,10 @@ class TurnRecorder:
         timings = self.timings
         for ev in events:
             kind = ev.kind
+            if kind == "reasoning" or kind == "reclassified":
+                self.outline.feed(ev.text)  # reclassified: the provisional text was reasoning all along
+            elif kind == "reasoning_end":
+                self.outline.close()
             if kind == "reasoning":
                 reasoning_text = True
                 if timings.reasoning_start is None:
@@ -148,6 +155,7 @@ class TurnRecorder:
         self.cut_off = cut_off or (error is not None and error.kind == "cut_off")
         events = self.splitter.close()
         self._note(events)
+        self.outline.close()
         self._answer_deltas += self._provisional_deltas
         self._provisional_deltas = 0
         self.timings.end = self.clock() - self.t0
@@ -214,6 +222,7 @@ class TurnRecorder:
         if not self.finished:
             timings.end = self.clock() - self.t0  # still streaming: durations so far
         s = self.splitter
+        steps, stats = self.outline_now(s.reasoning)
         return AssistantTurn(
             reasoning=s.reasoning,
             answer=s.answer,
@@ -230,7 +239,23 @@ class TurnRecorder:
             usage=self.usage(),
             malformed_chunks=self.malformed_chunks,
             request_params=self.request_params,
+            outline=steps,
+            reasoning_stats=stats,
         )
+
+    def outline_now(self, reasoning: str) -> tuple[list[Step], ReasoningStats]:
+        """Copies of the outline's steps and the stats, as of now (the builder keeps growing its last step).
+
+        If the builder saw different text from the splitter's reasoning (reasoning resumed after its end),
+        the outline is rebuilt from the reasoning once, so it always describes the stored text.
+        """
+        if self.outline.characters != len(reasoning):
+            self.outline = OutlineBuilder()
+            self.outline.feed(reasoning)
+            if self.finished or not self.splitter.in_reasoning:
+                self.outline.close()
+        steps = [dataclasses.replace(step) for step in self.outline.steps]
+        return steps, self.outline.stats(self.usage().reasoning_tokens)
 
 
 def tokens_per_second(turn: AssistantTurn) -> float | None:
