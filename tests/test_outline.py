@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -52,7 +54,7 @@ def test_r1_style_pivots_start_steps_with_their_first_sentence_as_title():
 def test_steps_tile_the_text_from_the_first_step_to_the_end():
     steps = outline(R1_STYLE)
     assert steps[0].start == 0
-    for a, b in zip(steps, steps[1:]):
+    for a, b in itertools.pairwise(steps):
         assert a.start + a.size == b.start
     assert steps[-1].start + steps[-1].size == len(R1_STYLE)
     assert step_text(R1_STYLE, steps[1]).startswith("Wait, I should")
