@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import itertools
+import json
+import os
+import subprocess
+import sys
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from viewer.ask import DIM, RESET, AskPrinter
 from viewer.client import Delta
 from viewer.models import AssistantTurn
 from viewer.outline import (
@@ -285,3 +291,71 @@ def test_old_rows_get_their_outline_on_load():
     again = AssistantTurn.model_validate_json(old.model_dump_json())
     assert again.outline == old.outline and again.reasoning_stats == old.reasoning_stats
     assert AssistantTurn(answer="no thinking").outline == []
+
+
+# -- the CLI: ask --json and ask --outline, against the replay server ----------------------------------------
+
+NOVEL = "Tell me one truly novel insight about humans."
+
+
+def _ask(*args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_BASE_URL"}
+    cmd = [sys.executable, "-m", "viewer.cli", "ask", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
+
+
+@pytest.mark.parametrize("model", ["demo-r1", "demo-r1-prefilled", "demo-qwen3-field"])
+def test_ask_json_has_the_outline_and_stats(replay_server, model: str):
+    result = _ask(NOVEL, "--base-url", replay_server.base_url, "--model", model, "--json")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["outline"] and out["reasoning_stats"]["steps"] == len(out["outline"])
+    expected = outline(out["reasoning"])
+    assert [(s["title"], s["start"], s["kind"], s["size"]) for s in out["outline"]] == [
+        (s.title, s.start, s.kind, s.size) for s in expected
+    ]
+    for s in out["outline"][1:]:
+        assert out["reasoning"][s["start"] - 1] == "\n"  # every step after the first opens a line
+        assert match_pivot(out["reasoning"][s["start"] : s["start"] + 60]) == s["kind"]
+    stats = out["reasoning_stats"]
+    assert stats["self_checks"] == sum(s["kind"] in ("check", "backtrack") for s in out["outline"]) >= 1
+    assert stats["alternatives"] == 1 and stats["characters"] == len(out["reasoning"])
+    assert stats["tokens"] == out["usage"]["reasoning_tokens"]
+
+
+def test_ask_json_without_reasoning_has_an_empty_outline(replay_server):
+    result = _ask(NOVEL, "--base-url", replay_server.base_url, "--model", "demo-v3", "--json")
+    out = json.loads(result.stdout)
+    assert out["outline"] == [] and out["reasoning_stats"]["steps"] == 0
+
+
+def test_ask_outline_prints_numbered_titles_instead_of_the_reasoning(replay_server):
+    result = _ask(NOVEL, "--base-url", replay_server.base_url, "--model", "demo-r1", "--outline")
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    full = json.loads(_ask(NOVEL, "--base-url", replay_server.base_url, "--model", "demo-r1", "--json").stdout)
+    steps = outline(full["reasoning"])
+    lines = [f"{i}. {s.title}" for i, s in enumerate(steps, 1)]
+    assert text.startswith(lines[0] + "\n")
+    assert text.index(lines[-1]) < text.index("Thought for") < text.index(full["answer"].strip()[:30])
+    assert all(line in text for line in lines)
+    assert step_text(full["reasoning"], steps[0]).strip()[:200] not in text  # the full reasoning is not printed
+
+
+def test_outline_printer_dims_the_titles_on_a_terminal():
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Tty()
+    rec = TurnRecorder(model="m")
+    printer = AskPrinter(out, rec, outline=True)
+    for piece in ["<think>Okay, so one.", "\n\nWait, two.\n\n", "</think>", "Answer."]:
+        printer.on_events(rec.feed(Delta(content=piece)))
+        if piece.startswith("\n\nWait"):
+            assert "1. Okay, so one." in out.getvalue()  # printed live, as soon as the title is final
+    printer.on_events(rec.finish())
+    printer.finish(rec.snapshot())
+    text = out.getvalue()
+    assert text.startswith(DIM + "1. Okay, so one.\n2. Wait, two.\n" + RESET)
+    assert text.index("2. Wait, two.") < text.index("Thought for") < text.index("Answer.")

@@ -10,6 +10,7 @@ import argparse
 from typing import TextIO
 
 from viewer.models import AssistantTurn, Conversation, Message
+from viewer.outline import ReasoningStats
 from viewer.reasoning import SplitEvent
 from viewer.request_builder import GenerationSettings
 from viewer.request_builder import build_request as build_conversation_request
@@ -52,6 +53,8 @@ def result_object(turn: AssistantTurn) -> dict:
             "approximate": usage.approximate,
             "tokens_per_s": None if tps is None else round(tps, 2),
         },
+        "outline": [step.to_dict() | {"model_title": turn.step_titles.get(str(step.start))} for step in turn.outline],
+        "reasoning_stats": (turn.reasoning_stats or ReasoningStats()).to_dict(),
     }
 
 
@@ -63,9 +66,11 @@ class AskPrinter:
     if reclassified, a note says so before the label.
     """
 
-    def __init__(self, out: TextIO, recorder: TurnRecorder) -> None:
+    def __init__(self, out: TextIO, recorder: TurnRecorder, *, outline: bool = False) -> None:
         self.out = out
         self.recorder = recorder
+        self.outline = outline  # print numbered step titles instead of the reasoning text (`ask --outline`)
+        self._steps_printed = 0
         self.tty = bool(getattr(out, "isatty", lambda: False)())
         self._dimmed = False
         self._labelled = False
@@ -79,7 +84,24 @@ class AskPrinter:
             self.out.write(self._style(RESET))
             self._dimmed = False
 
+    def _print_steps(self) -> None:
+        """Print the steps whose titles can no longer change (a terminal cannot take a line back)."""
+        builder = self.recorder.outline
+        steps = builder.steps
+        ready = len(steps) if builder.title_final else builder.final_count
+        if ready <= self._steps_printed:
+            return
+        if not self._dimmed:
+            self.out.write(self._style(DIM))
+            self._dimmed = True
+        for i in range(self._steps_printed, ready):
+            self.out.write(f"{i + 1}. {steps[i].title}\n")
+        self._steps_printed = ready
+        self._printed_any = True
+
     def _label(self, note: str = "") -> None:
+        if self.outline:
+            self._print_steps()
         self._undim()
         turn = self.recorder.snapshot()
         self.out.write(f"\n{note}{self._style(BOLD)}{turn.thought_label}{self._style(RESET)}\n\n")
@@ -89,7 +111,9 @@ class AskPrinter:
         w = self.out.write
         for ev in events:
             kind = ev.kind
-            if kind == "reasoning":
+            if kind == "reasoning" and self.outline:
+                self._print_steps()
+            elif kind == "reasoning":
                 if not self._dimmed:
                     w(self._style(DIM))
                     self._dimmed = True

@@ -81,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--temperature", type=float)
     ask.add_argument("--reasoning-effort", choices=["none", "minimal", "low", "medium", "high"])
     ask.add_argument("--json", action="store_true", help="print one JSON object at the end, nothing while streaming")
+    ask.add_argument(
+        "--outline", action="store_true", help="print the reasoning's steps as numbered titles, not its full text"
+    )
     ask.add_argument("--connect-timeout", type=float, default=5.0, help="seconds (default 5)")
     ask.add_argument(
         "--read-timeout",
@@ -135,7 +138,7 @@ def _ask(args: argparse.Namespace) -> int:
         options=TurnOptions(assume_open=args.assume_thinking),
         request_params=safe_params(request),
     )
-    printer = None if args.json else AskPrinter(sys.stdout, recorder)
+    printer = None if args.json else AskPrinter(sys.stdout, recorder, outline=args.outline)
     stop = threading.Event()
     streams: list = []
     previous = signal.getsignal(signal.SIGINT)
