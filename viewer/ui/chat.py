@@ -24,7 +24,7 @@ from viewer.live import LiveTurn
 from viewer.models import AssistantTurn, Conversation, Message
 from viewer.request_builder import SettingsError, build_request
 from viewer.turn import TurnOptions, tokens_per_second
-from viewer.ui import sidebar
+from viewer.ui import outline_view, sidebar
 from viewer.ui.context import prefill_key
 from viewer.ui.live_section import LiveSection
 from viewer.ui.settings import Settings
@@ -92,10 +92,11 @@ def render_turn(msg: Message, *, is_last: bool, live_exists: bool) -> None:
         label = turn.thought_label
         if interrupted:
             label = "Thinking (interrupted)"
+        label = outline_view.folded_label(label, len(turn.outline))
         section = st.expander(label, key=f"think-{msg.id}", on_change="rerun", type="compact")
         if section.open:
             with section:
-                render_reasoning_text(turn.reasoning)
+                outline_view.render_finished(turn, key=msg.id, render_text=render_reasoning_text)
     if turn.answer:
         st.markdown(turn.answer)
     if interrupted:
