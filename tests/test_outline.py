@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from viewer.ask import DIM, RESET, AskPrinter
 from viewer.client import Delta
-from viewer.models import AssistantTurn
+from viewer.export import from_json, to_html, to_json, to_markdown
+from viewer.models import AssistantTurn, Conversation, Message
 from viewer.outline import (
     PIVOTS,
     TITLE_MAX_CHARS,
@@ -28,6 +29,7 @@ from viewer.outline import (
 )
 from viewer.reasoning import ReasoningSplitter
 from viewer.seeds import load_traces
+from viewer.store import Store
 from viewer.turn import TurnOptions, TurnRecorder
 
 R1_STYLE = """Okay, so the user wants 17 × 23. Let me break it up.
@@ -359,3 +361,66 @@ def test_outline_printer_dims_the_titles_on_a_terminal():
     text = out.getvalue()
     assert text.startswith(DIM + "1. Okay, so one.\n2. Wait, two.\n" + RESET)
     assert text.index("2. Wait, two.") < text.index("Thought for") < text.index("Answer.")
+
+
+# -- persistence, search and export --------------------------------------------------------------------------
+
+
+def _conversation_with_outline() -> Conversation:
+    turn = AssistantTurn(reasoning=R1_STYLE + "\n\nBut ![pic](http://evil.example/x.png) <b>bold</b>.", answer="391")
+    turn.step_titles = {str(turn.outline[1].start): "Rechecking seventeen times three"}
+    messages = [Message(role="user", content="What is 17 × 23?"), Message(role="assistant", turn=turn)]
+    return Conversation(title="Multiply", messages=messages)
+
+
+def test_outline_and_stats_are_stored_with_the_turn(tmp_path):
+    conv = _conversation_with_outline()
+    with Store(tmp_path / "db.sqlite") as store:
+        stored = store.import_conversation(conv)
+        back = store.get_conversation(stored.id)
+    assert back is not None
+    turn = back.messages[1].turn
+    assert turn is not None and turn.outline == conv.messages[1].turn.outline  # type: ignore[union-attr]
+    assert turn.reasoning_stats == conv.messages[1].turn.reasoning_stats  # type: ignore[union-attr]
+    assert turn.step_titles == conv.messages[1].turn.step_titles  # type: ignore[union-attr]
+
+
+def test_search_matches_model_written_step_titles(tmp_path):
+    conv = _conversation_with_outline()
+    with Store(tmp_path / "db.sqlite") as store:
+        stored = store.import_conversation(conv)
+        hits = store.search("seventeen times")
+        assert [(h.conversation_id, h.field, h.snippet) for h in hits] == [
+            (stored.id, "step", "Rechecking seventeen times three")
+        ]
+        # a heuristic title is reasoning text: the reasoning hit stands for it, once
+        assert [h.field for h in store.search("double-check")] == ["reasoning"]
+        assert store.search("no such title anywhere") == []
+        assert [h.field for h in store.search("SEVENTEEN")] == ["step"]  # case-insensitive like the rest
+        assert [h.field for h in store.search("Rechecking seventeen é")] == []  # the non-ASCII path runs too
+
+
+def test_exports_list_the_steps_above_the_reasoning():
+    conv = _conversation_with_outline()
+    turn = conv.messages[1].turn
+    assert turn is not None
+    md = to_markdown(conv)
+    body = md[md.index("<details>") :]
+    assert body.index("1. Okay, so the user wants 17 × 23\\.") < body.index("2. Rechecking seventeen times three")
+    assert body.index("2. Rechecking") < body.index("Okay, so the user wants 17 × 23. Let me break it up.")
+    assert "6. But \\!\\[pic\\]\\(http://evil\\.example/x\\.png\\) \\<b\\>bold\\</b\\>\\." in md.replace(
+        "http\\:", "http:"
+    )
+    assert "![pic]" not in md.split("</details>")[0].split("**Steps**")[1].split("\n\n")[1]
+    page = to_html(conv)
+    outline_html = page[page.index('<ol class="outline">') : page.index("</ol>")]
+    assert outline_html.count("<li") == len(turn.outline)
+    assert '<li class="step backtrack">Rechecking seventeen times three</li>' in outline_html
+    assert "&lt;b&gt;bold&lt;/b&gt;" in outline_html and "<b>" not in outline_html
+    assert page.index('<ol class="outline">') < page.index('<div class="body">')
+    data = json.loads(to_json(conv))["conversation"]["messages"][1]["turn"]
+    assert [s["title"] for s in data["outline"]][:2] == [s.title for s in turn.outline][:2]
+    assert data["reasoning_stats"]["steps"] == len(turn.outline) and data["step_titles"] == turn.step_titles
+    assert from_json(to_json(conv)).messages[1].turn == turn
+    assert "**Steps**" not in to_markdown(conv, include_reasoning=False)
+    assert '<ol class="outline">' not in to_html(conv, include_reasoning=False)

@@ -11,13 +11,12 @@ URL), and step texts are drawn with Streamlit's Markdown, which never renders ra
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 
 import streamlit as st
 
 from viewer.models import AssistantTurn
-from viewer.outline import Step, step_text
+from viewer.outline import Step, escape_markdown, step_text
 
 VIEWS = ("Outline", "Full text")
 PREFERENCE_KEY = "reasoning-view"
@@ -34,16 +33,11 @@ KIND_ICONS: dict[str, str] = {
 }
 """A quiet icon per step kind; `start` and `pivot` steps get none."""
 
-_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:=^])")
-
 
 def escape_label(text: str) -> str:
-    """`text` with every Markdown-significant ASCII character backslash-escaped, on one line.
-
-    Widget labels render Markdown (bold, links, images, ``:color[…]`` directives): escaped, a title shows
-    as the characters the model wrote and can neither fetch an image nor inject a link.
-    """
-    return _MARKDOWN_SPECIALS.sub(r"\\\1", " ".join(text.split()))
+    """A title made safe for a widget label: labels render Markdown (bold, links, images, ``:color[…]``),
+    so every Markdown-significant character is escaped (`viewer.outline.escape_markdown`)."""
+    return escape_markdown(text)
 
 
 def folded_label(base: str, steps: int) -> str:
