@@ -27,6 +27,7 @@ from viewer.errors import ViewerError
 from viewer.models import AssistantTurn, Timings, Usage
 from viewer.outline import OutlineBuilder, ReasoningStats, Step
 from viewer.reasoning import ReasoningSplitter, SplitEvent
+from viewer.titler import Titler
 
 EventCallback = Callable[[list[SplitEvent]], None]
 
@@ -51,6 +52,8 @@ class TurnRecorder:
     options: TurnOptions = field(default_factory=TurnOptions)
     request_params: dict = field(default_factory=dict)
     clock: Callable[[], float] = time.monotonic
+    titler: Titler | None = None
+    """Optional: asks a model for each finished step's title in the background (viewer/titler.py)."""
 
     def __post_init__(self) -> None:
         self.splitter = ReasoningSplitter(self.options.markers, assume_open=self.options.assume_open, clock=self.clock)
@@ -69,6 +72,7 @@ class TurnRecorder:
         self.malformed_chunks = 0
         self._provisional_start: float | None = None
         self.outline = OutlineBuilder()  # the reasoning's steps, fed in `_note` (viewer/outline.py)
+        self._titled = 0  # steps handed to the titler
 
     # -- streaming -----------------------------------------------------------------
 
@@ -241,6 +245,8 @@ class TurnRecorder:
             request_params=self.request_params,
             outline=steps,
             reasoning_stats=stats,
+            step_titles=self.titler.titles() if self.titler is not None else {},
+            titler_note=self.titler.note if self.titler is not None else None,
         )
 
     def outline_now(self, reasoning: str) -> tuple[list[Step], ReasoningStats]:
@@ -255,6 +261,10 @@ class TurnRecorder:
             if self.finished or not self.splitter.in_reasoning:
                 self.outline.close()
         steps = [dataclasses.replace(step) for step in self.outline.steps]
+        if self.titler is not None:  # hand over the steps that became final since the last save point
+            for step in steps[self._titled : self.outline.final_count]:
+                self.titler.submit(step.start, reasoning[step.start : step.start + step.size])
+            self._titled = max(self._titled, self.outline.final_count)
         return steps, self.outline.stats(self.usage().reasoning_tokens)
 
 
