@@ -233,5 +233,48 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def outline_cost(repeats: int = 3, chars: int = 1_000_000) -> tuple[float, float]:
+    """The reasoning outline's cost per character on a `chars`-long trace, and its time ratio vs half as long.
+
+    The trace repeats the long seed's reasoning (R1-style pivots every ~800 characters) and is fed in
+    4-character chunks, about one token each, as a stream delivers it. Linear cost means the ratio is ≈ 2.
+    Returns (µs per character at `chars`, time(chars) / time(chars / 2)); prints both.
+    """
+    from viewer.outline import OutlineBuilder
+    from viewer.reasoning import ReasoningSplitter
+    from viewer.seeds import load_traces
+
+    (trace,) = [t for t in load_traces() if t.name == "long-residues"]
+    splitter = ReasoningSplitter()
+    for d in trace.deltas:
+        splitter.feed(content=d.content)
+    splitter.close()
+    unit = splitter.reasoning + "\n\n"
+    full = (unit * (chars // len(unit) + 1))[:chars]
+
+    def run(text: str) -> float:
+        chunks = [text[i : i + 4] for i in range(0, len(text), 4)]
+
+        def feed_all() -> None:
+            b = OutlineBuilder()
+            feed = b.feed
+            for c in chunks:
+                feed(c)
+            b.close()
+
+        return best_of(feed_all, repeats)
+
+    half_t = run(full[: chars // 2])
+    full_t = run(full)
+    per_char = full_t / chars * 1e6
+    print(
+        f"outline, 4-char chunks: {chars:,} chars {full_t:.2f} s ({per_char:.3f} µs/char); "
+        f"{chars // 2:,} chars {half_t:.2f} s; 2x length = {full_t / half_t:.2f}x time (target ≈ 2)"
+    )
+    return per_char, full_t / half_t
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    outline_cost()
+    sys.exit(code)
