@@ -118,3 +118,41 @@ def test_label_helpers():
     assert folded_label("Thought for 3 seconds", 9) == "Thought for 3 seconds · 9 steps"
     assert step_label(4, "a*b", current=True) == "4\\. a\\*b …"
     assert escape_label("x\n[y](z)") == "x \\[y\\]\\(z\\)"
+
+
+# -- the titler's settings block (viewer/ui/sidebar.py) --------------------------------------------------------
+
+
+def _titler_script():
+    import streamlit as st
+
+    from viewer.models import EndpointProfile
+    from viewer.ui.sidebar import step_titles_section, titler_settings
+
+    profile = EndpointProfile(name="demo", base_url="http://127.0.0.1:9/v1", api_key_env="DEMO_API_KEY")
+    step_titles_section(profile)
+    st.session_state["picked"] = titler_settings(profile, "sk-session")
+
+
+def test_titler_settings_are_off_by_default_and_a_key_only_goes_to_the_chat_endpoint():
+    at = AppTest.from_function(_titler_script, default_timeout=30)
+    at.run()
+    assert not at.exception
+    assert at.session_state["picked"] is None and not at.text_input  # off: nothing else shown
+    at.toggle[0].set_value(True).run()
+    assert [t.label for t in at.text_input] == ["Titler base URL", "Titler model"]
+    assert at.session_state["picked"] is None  # no model yet
+    at.text_input[1].input("demo-titler").run()
+    picked = at.session_state["picked"]
+    assert (picked.base_url, picked.model, picked.api_key_env, picked.api_key) == (
+        "http://127.0.0.1:9/v1",
+        "demo-titler",
+        "DEMO_API_KEY",
+        "sk-session",
+    )
+    at.text_input[0].input("http://elsewhere.example:8000/v1").run()
+    picked = at.session_state["picked"]
+    assert picked.base_url == "http://elsewhere.example:8000/v1" and picked.api_key is None
+    assert picked.api_key_env is None
+    at.text_input[0].input("not a url").run()
+    assert at.session_state["picked"] is None and at.warning
