@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from viewer.models import AssistantTurn, Conversation, Message, Timings
 from viewer.outline import step_text
-from viewer.ui.outline_view import PREFERENCE_KEY, escape_label, folded_label, step_label
+from viewer.ui.outline_view import PREFERENCE_KEY, escape_label, folded_label, step_label, thinking_label
 
 REASONING = """Okay, so the user wants 17 × 23. Let me break it up.
 
@@ -118,6 +118,8 @@ def test_label_helpers():
     assert folded_label("Thought for 3 seconds", 9) == "Thought for 3 seconds · 9 steps"
     assert step_label(4, "a*b", current=True) == "4\\. a\\*b …"
     assert escape_label("x\n[y](z)") == "x \\[y\\]\\(z\\)"
+    assert thinking_label(12.7, 4) == "Thinking… 12s · 4 steps"
+    assert thinking_label(3, 1) == "Thinking… 3s · 1 step" and thinking_label(None, 0) == "Thinking… 0s"
 
 
 # -- the titler's settings block (viewer/ui/sidebar.py) --------------------------------------------------------

@@ -45,6 +45,12 @@ def folded_label(base: str, steps: int) -> str:
     return f"{base} · {steps} steps" if steps >= MIN_STEPS else base
 
 
+def thinking_label(seconds: float | None, steps: int) -> str:
+    """The live status: 'Thinking… 12s · 4 steps' (a status, never a preview of the text)."""
+    base = f"Thinking… {int(seconds or 0)}s"
+    return f"{base} · {steps} step{'' if steps == 1 else 's'}" if steps else base
+
+
 def step_label(number: int, title: str, *, current: bool = False) -> str:
     """The label of one step in the list: its number and escaped title; the step being written ends in '…'."""
     return f"{number}\\. {escape_label(title)}{' …' if current else ''}"
