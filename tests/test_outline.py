@@ -210,12 +210,19 @@ def test_every_seed_outline_is_consistent(name: str):
     assert all(0 < len(s.title) <= TITLE_MAX_CHARS for s in steps)
 
 
-def _chunked(text: str, cuts: list[int]) -> OutlineBuilder:
+def _chunked(text: str, cuts: list[int], whole: list | None = None) -> OutlineBuilder:
+    """Feed `text` cut at `cuts`; with `whole` (its outline), check the finality promises after every chunk."""
     b = OutlineBuilder()
     prev = 0
     for c in sorted(set(min(c, len(text)) for c in cuts)):
         b.feed(text[prev:c])
-        _ = b.steps  # reading mid-stream must not change the result
+        steps = b.steps  # reading mid-stream must not change the result
+        if whole is not None:
+            final = b.final_count
+            assert steps[:final] == whole[:final]  # final steps never change again
+            if steps and b.title_final:
+                assert steps[-1].title == whole[len(steps) - 1].title  # nor does a final title
+            assert [s.start for s in steps] == [s.start for s in whole[: len(steps)]]
         prev = c
     b.feed(text[prev:])
     b.close()
@@ -247,15 +254,15 @@ PIECES = [
 def test_any_rechunking_gives_the_same_outline(parts: list[str], cuts: list[int]):
     text = "".join(parts)
     whole = outline(text)
-    assert _chunked(text, cuts).steps == whole
-    assert _chunked(text, list(range(len(text)))).steps == whole  # one character at a time
+    assert _chunked(text, cuts, whole).steps == whole
+    assert _chunked(text, list(range(len(text))), whole).steps == whole  # one character at a time
 
 
 @settings(max_examples=20, deadline=None)
 @given(cuts=st.lists(st.integers(min_value=0, max_value=len(SEEDS["scene-novel-insight"])), max_size=60))
 def test_seed_rechunking_gives_the_same_outline(cuts: list[int]):
     text = SEEDS["scene-novel-insight"]
-    assert _chunked(text, cuts).steps == outline(text)
+    assert _chunked(text, cuts, outline(text)).steps == outline(text)
 
 
 def test_recorder_outlines_reasoning_including_reclassified_text():
