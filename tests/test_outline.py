@@ -300,6 +300,8 @@ def test_old_rows_get_their_outline_on_load():
     again = AssistantTurn.model_validate_json(old.model_dump_json())
     assert again.outline == old.outline and again.reasoning_stats == old.reasoning_stats
     assert AssistantTurn(answer="no thinking").outline == []
+    given = AssistantTurn(reasoning=R1_STYLE, outline=old.outline[:2])  # an outline without stats: counted
+    assert given.reasoning_stats is not None and given.reasoning_stats.backtracks == 1
 
 
 # -- the CLI: ask --json and ask --outline, against the replay server ----------------------------------------

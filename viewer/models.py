@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from viewer.outline import ReasoningStats, Step, outline_and_stats
+from viewer.outline import ReasoningStats, Step, outline_and_stats, stats_of
 
 Role = Literal["system", "user", "assistant"]
 TurnStatus = Literal["streaming", "done", "stopped", "error", "cut_off"]
@@ -149,9 +149,7 @@ class AssistantTurn(_Model):
             if self.reasoning and not self.outline:
                 self.outline, self.reasoning_stats = outline_and_stats(self.reasoning, self.usage.reasoning_tokens)
             else:
-                self.reasoning_stats = ReasoningStats(
-                    steps=len(self.outline), characters=len(self.reasoning), tokens=self.usage.reasoning_tokens
-                )
+                self.reasoning_stats = stats_of(self.outline, len(self.reasoning), self.usage.reasoning_tokens)
         return self
 
     def step_title(self, step: Step) -> str:

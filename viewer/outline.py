@@ -503,15 +503,20 @@ class OutlineBuilder:
 
     def stats(self, reasoning_tokens: int | None = None) -> ReasoningStats:
         """Counts over the steps so far; `reasoning_tokens` is passed through as `tokens`."""
-        kinds = [s.kind for s in self._steps]
-        return ReasoningStats(
-            steps=len(kinds),
-            self_checks=sum(1 for k in kinds if k in SELF_CHECK_KINDS),
-            backtracks=kinds.count("backtrack"),
-            alternatives=kinds.count("alternative"),
-            characters=self._pos,
-            tokens=reasoning_tokens,
-        )
+        return stats_of(self._steps, self._pos, reasoning_tokens)
+
+
+def stats_of(steps: list[Step], characters: int, tokens: int | None = None) -> ReasoningStats:
+    """`ReasoningStats` of an outline: steps, self-checks (check + backtrack), backtracks, alternatives."""
+    kinds = [s.kind for s in steps]
+    return ReasoningStats(
+        steps=len(kinds),
+        self_checks=sum(1 for k in kinds if k in SELF_CHECK_KINDS),
+        backtracks=kinds.count("backtrack"),
+        alternatives=kinds.count("alternative"),
+        characters=characters,
+        tokens=tokens,
+    )
 
 
 def outline(text: str) -> list[Step]:
