@@ -155,6 +155,27 @@ def test_title_is_provisional_until_the_first_sentence_ends():
     assert b.final_count == 2
 
 
+def test_since_hands_a_live_viewer_each_final_step_once():
+    b = OutlineBuilder()
+    cursor, drawn, currents = 0, [], []
+    for piece in [R1_STYLE[i : i + 7] for i in range(0, len(R1_STYLE), 7)]:
+        b.feed(piece)
+        update = b.since(cursor)
+        drawn += update.final
+        cursor = update.cursor
+        if update.current is not None:
+            currents.append(update.current.title)
+            update.current.title = "scribbled"  # a copy: the builder is not affected
+    b.close()
+    last = b.since(cursor)
+    drawn += last.final
+    assert last.current is None and last.cursor == len(b.steps)
+    assert drawn == outline(R1_STYLE)
+    assert "Wait, I sho" in currents  # the step being written shows at once, its title growing
+    assert "Wait, I should double-check that." in currents
+    assert b.since(last.cursor).final == []
+
+
 def test_stats_count_self_checks_backtracks_alternatives():
     steps, stats = outline_and_stats(R1_STYLE, 120)
     assert stats.steps == len(steps) == 5

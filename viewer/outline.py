@@ -32,7 +32,7 @@ only when it changed. See `OutlineBuilder` for the consuming pattern.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Literal, get_args
 
 StepKind = Literal["start", "check", "backtrack", "alternative", "pivot", "conclusion", "heading"]
@@ -280,20 +280,34 @@ def _clean(text: str) -> str:
     return _EMPHASIS.sub("", text)
 
 
+@dataclass
+class OutlineUpdate:
+    """`OutlineBuilder.since`: `final` steps to append (they never change again), the `current` step still
+    being written (redraw it in one slot; None once closed or before the first step), the new `cursor`,
+    whether the current title is final, and the builder's `version`."""
+
+    final: list[Step]
+    current: Step | None
+    cursor: int
+    title_final: bool
+    version: int
+
+
 class OutlineBuilder:
     """Builds the outline of a reasoning text fed in chunks of any size.
 
     ``feed(text)`` appends reasoning text; ``close()`` ends it (the last step becomes final). Read
     ``steps`` (a list of `Step` in order) at any time; ``stats(tokens)`` gives `ReasoningStats`.
 
-    Consuming it live (e.g. on every redraw of a streaming turn, under the lock that guards ``feed``)::
+    Consuming it live (e.g. on every redraw of a streaming turn)::
 
-        steps = builder.steps                       # cheap: refreshes the last step's title only if needed
-        for step in steps[shown : builder.final_count]:
+        with lock:                                  # the lock that guards feed (run_turn's `lock`)
+            update = builder.since(shown)           # copies: use them after releasing the lock
+        for step in update.final:
             draw_final(step)                        # drawn once: a final step never changes again
-        shown = builder.final_count
-        if shown < len(steps):                      # the step being written: one slot, redrawn
-            draw_current(steps[-1])                 # when builder.version changed (title or new step)
+        shown = update.cursor
+        if update.current is not None:              # the step being written: one slot, redrawn
+            draw_current(update.current)            # (only when update.version changed, to save bytes)
 
     ``final_count`` is ``len(steps) - 1`` while open (the last step may still change) and ``len(steps)``
     once closed. The last step's title is final once ``title_final`` is True (its first sentence ended),
@@ -481,6 +495,16 @@ class OutlineBuilder:
         if self._title_dirty and self._title_line:
             self._refresh_title()
         return self._steps
+
+    def since(self, cursor: int) -> OutlineUpdate:
+        """What a live viewer that has drawn `cursor` final steps needs now, as copies (safe to use after the
+        caller's lock is released): the steps that became final since, the step still being written (or
+        None), and the new cursor (== `final_count`). O(new steps)."""
+        steps = self.steps
+        final = self.final_count
+        new = [replace(step) for step in steps[cursor:final]]
+        current = replace(steps[-1]) if final < len(steps) else None
+        return OutlineUpdate(new, current, final, self.title_final, self.version)
 
     @property
     def final_count(self) -> int:
