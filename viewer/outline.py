@@ -51,8 +51,11 @@ TITLE_SCAN_CHARS = 300
 HEADING_MAX_CHARS = 120
 """A bold span longer than this at the start of a line is emphasis, not a heading."""
 
-# Pivot phrases that open a step, by kind. English from R1/QwQ/Qwen3 traces; the Chinese ones are the
-# pivots R1 uses when it thinks in Chinese. Matching is case-sensitive at the start of a line (after
+# Pivot phrases that open a step, by kind. English: the openers of R1/QwQ/Qwen3-style traces (the captures
+# in seeds/), and the reflective words the DeepSeek-R1 paper tracks ("wait", "however", "but", "verify",
+# "check"; Nature 645, 2025, Extended Data Fig. 1). Chinese: R1's usual openers when it thinks in Chinese
+# ("嗯", "等等", "或者", "不过", "所以"); no public capture was at hand to check them against, so they are
+# a best guess, kept short. Matching is case-sensitive at the start of a line (after
 # leading whitespace and list markers); a phrase ending in a Latin letter must be followed by a non-letter
 # ("But" matches "But 5…", not "Butter"). Longer phrases win ("But wait" is a backtrack, "But" a pivot).
 # To extend: add a phrase to a kind's tuple.
