@@ -241,7 +241,7 @@ def test_prompt_creates_conversation_with_split_turn_and_lazy_reasoning(server: 
     run(at)  # a plain rerun draws the turn from the store
     [bubble] = assistant_bubbles(at)
     [section] = thought_expanders(at)
-    assert section.label == turn.thought_label
+    assert section.label == f"{turn.thought_label} · {len(turn.outline)} steps"  # r1-multiply has 2 steps
     assert not section.children, "reasoning must not be rendered while the section is closed"
     assert not any(MULTIPLY_REASONING_ONLY in t for t in texts(at.main.markdown))
     assert turn.answer in texts(bubble.markdown)
@@ -249,8 +249,13 @@ def test_prompt_creates_conversation_with_split_turn_and_lazy_reasoning(server: 
     assert "waited" in stats and "thought" in stats and "demo-r1" in stats and "finish: stop" in stats
     assert [b.label for b in bubble.button] == ["Regenerate"]
 
-    # Opening the section (its state is keyed by message id) renders the reasoning, paragraph by paragraph.
+    # Opening the section (its state is keyed by message id) shows the outline; the full text is one switch
+    # away and renders the reasoning, paragraph by paragraph.
     at.session_state[f"think-{msg.id}"] = True
+    run(at)
+    [section] = thought_expanders(at)
+    assert [e.label.split(" ", 1)[0] for e in section.expander] == ["1\\.", "2\\."]
+    section.button_group[0].set_value("Full text")
     run(at)
     [section] = thought_expanders(at)
     assert texts(section.markdown) == split_paragraphs(turn.reasoning)

@@ -112,6 +112,15 @@ def test_no_status_line_off_a_terminal():
 def test_result_object_is_complete():
     _, rec = _print(["<think>", "r", "</think>", "a"])
     obj = result_object(rec.snapshot())
-    assert set(obj) == {"reasoning", "answer", "finish_reason", "error", "timings", "usage"}
+    assert set(obj) == {
+        "reasoning",
+        "answer",
+        "finish_reason",
+        "error",
+        "timings",
+        "usage",
+        "outline",
+        "reasoning_stats",
+    }
     assert (obj["reasoning"], obj["answer"], obj["error"]) == ("r", "a", None)
     assert obj["usage"]["approximate"] is True and obj["usage"]["reasoning_tokens"] == 1

@@ -13,7 +13,7 @@ import pytest
 
 from viewer.replay import ReplayServer
 
-JSON_KEYS = {"reasoning", "answer", "finish_reason", "error", "timings", "usage"}
+JSON_KEYS = {"reasoning", "answer", "finish_reason", "error", "timings", "usage", "outline", "reasoning_stats"}
 
 
 def ask(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:

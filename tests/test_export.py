@@ -289,9 +289,9 @@ def test_json_without_reasoning() -> None:
         assert after.turn.reasoning == "" and after.turn.raw == ""
         assert after.turn.answer == before.turn.answer
         assert after.turn.timings == before.turn.timings
-        assert after.turn.model_copy(update={"reasoning": before.turn.reasoning, "raw": before.turn.raw}) == (
-            before.turn
-        )
+        assert after.turn.outline == [] and after.turn.step_titles == {}  # step titles are reasoning text
+        restore = {"reasoning": before.turn.reasoning, "raw": before.turn.raw, "outline": before.turn.outline}
+        assert after.turn.model_copy(update=restore) == before.turn
 
 
 def test_json_drops_credentials() -> None:

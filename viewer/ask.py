@@ -13,6 +13,7 @@ from typing import TextIO
 
 from viewer import labels
 from viewer.models import AssistantTurn, Conversation, Message
+from viewer.outline import ReasoningStats
 from viewer.reasoning import SplitEvent
 from viewer.request_builder import GenerationSettings
 from viewer.request_builder import build_request as build_conversation_request
@@ -55,6 +56,8 @@ def result_object(turn: AssistantTurn) -> dict:
             "approximate": usage.approximate,
             "tokens_per_s": None if tps is None else round(tps, 2),
         },
+        "outline": [step.to_dict() | {"model_title": turn.step_titles.get(str(step.start))} for step in turn.outline],
+        "reasoning_stats": (turn.reasoning_stats or ReasoningStats()).to_dict(),
     }
 
 
@@ -99,10 +102,20 @@ class AskPrinter:
     terminal a status line at the bottom ticks "Waiting…" / "Thinking… Ns".
     """
 
-    def __init__(self, out: TextIO, recorder: TurnRecorder, *, tty: bool | None = None, rows: int | None = None):
+    def __init__(
+        self,
+        out: TextIO,
+        recorder: TurnRecorder,
+        *,
+        tty: bool | None = None,
+        rows: int | None = None,
+        outline: bool = False,
+    ) -> None:
         self.out = out
         self.recorder = recorder
         self.tty = bool(getattr(out, "isatty", lambda: False)()) if tty is None else tty
+        self.outline = outline  # print numbered step titles instead of the reasoning text (`ask --outline`)
+        self._steps_printed = 0
         self._dimmed = False
         self._labelled = False
         self._side: str | None = None  # "reasoning" or "answer": what the last text printed was
@@ -139,7 +152,23 @@ class AskPrinter:
         self._undim()
         self._write("\n" * (2 - len(self._tail) + len(self._tail.rstrip("\n"))))
 
+    def _print_steps(self) -> None:
+        """Print the steps whose titles can no longer change (a terminal cannot take a line back)."""
+        builder = self.recorder.outline
+        steps = builder.steps
+        ready = len(steps) if builder.title_final else builder.final_count
+        if ready <= self._steps_printed:
+            return
+        if not self._dimmed:
+            self.out.write(self._style(DIM))
+            self._dimmed = True
+        for i in range(self._steps_printed, ready):
+            self._write(f"{i + 1}. {steps[i].title}\n")
+        self._steps_printed = ready
+
     def _label(self, note: str = "") -> None:
+        if self.outline:
+            self._print_steps()
         self._undim()
         label = labels.reasoning_label(self.recorder.snapshot())
         if label:
@@ -183,7 +212,10 @@ class AskPrinter:
             for ev in events:
                 kind = ev.kind
                 text = ev.text
-                if kind == "reasoning":
+                if kind == "reasoning" and self.outline:
+                    self._print_steps()
+                    self._side = "reasoning"
+                elif kind == "reasoning":
                     if self._side == "answer":  # thinking again after the answer began: a paragraph of its own
                         self._blank_line()
                         text = text.lstrip()

@@ -87,6 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--temperature", type=float)
     ask.add_argument("--reasoning-effort", choices=REASONING_EFFORTS, help="the same choices as the app's sidebar")
     ask.add_argument("--json", action="store_true", help="print one JSON object at the end, nothing while streaming")
+    ask.add_argument(
+        "--outline", action="store_true", help="print the reasoning's steps as numbered titles, not its full text"
+    )
     ask.add_argument("--connect-timeout", type=float, default=5.0, help="seconds (default 5)")
     ask.add_argument(
         "--read-timeout",
@@ -153,7 +156,7 @@ def _ask(args: argparse.Namespace) -> int:
             options=TurnOptions(assume_open=args.assume_thinking),
             on_events=None if args.json else (lambda events: printer.on_events(events) if printer else None),
         )
-        printer = None if args.json else AskPrinter(sys.stdout, reply.recorder)
+        printer = None if args.json else AskPrinter(sys.stdout, reply.recorder, outline=args.outline)
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
         def _interrupt(signum, frame):  # first Ctrl-C (or a kill): stop now, even mid-silence; keep what came

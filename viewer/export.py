@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from viewer import __version__
 from viewer.models import AssistantTurn, Conversation, Message
+from viewer.outline import escape_markdown
 from viewer.store import scrub_secrets
 
 FORMAT_PREFIX = "reasoning-viewer/"
@@ -96,6 +97,7 @@ def to_markdown(conv: Conversation, *, include_reasoning: bool = True) -> str:
                 out += [
                     f"<details><summary>{turn.thought_label}</summary>",
                     "",
+                    *_markdown_outline(turn),
                     _escape_text(turn.reasoning.strip("\n")),
                     "",
                     "</details>",
@@ -107,6 +109,14 @@ def to_markdown(conv: Conversation, *, include_reasoning: bool = True) -> str:
             if turn is not None:
                 out += [f"> *{_escape_text(note)}*\n" for note in _status_notes(turn)]
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _markdown_outline(turn: AssistantTurn) -> list[str]:
+    """The reasoning's steps as a numbered list (titles Markdown-escaped: they are model text), then a blank."""
+    if len(turn.outline) < 2:
+        return []
+    items = [f"{i}. {escape_markdown(turn.step_title(step))}" for i, step in enumerate(turn.outline, 1)]
+    return ["**Steps**", "", *items, ""]
 
 
 # -- HTML -----------------------------------------------------------------------------------------------
@@ -170,6 +180,7 @@ details.reasoning { border-left: 3px solid var(--line); padding: 0 0 0 1rem; mar
        color: var(--muted); }
 details.reasoning > summary { cursor: pointer; font-size: .9rem; user-select: none; }
 details.reasoning .body { font-size: .925rem; }
+ol.outline { font-size: .9rem; color: var(--muted); margin: .5rem 0 1rem; }
 .note { color: var(--warn); font-size: .875rem; margin: .25rem 0; }
 .note.error { color: var(--err); }
 pre { background: var(--think); border: 1px solid var(--line); border-radius: .375rem; padding: .75rem;
@@ -211,6 +222,7 @@ def to_html(conv: Conversation, *, include_reasoning: bool = True) -> str:
             if turn is not None and include_reasoning and turn.reasoning.strip():
                 body.append(
                     f'<details class="reasoning"><summary>{esc(turn.thought_label)}</summary>'
+                    f"{_html_outline(turn)}"
                     f'<div class="body">{md.render(turn.reasoning)}</div></details>'
                 )
             answer = _answer_of(message)
@@ -241,6 +253,16 @@ def to_html(conv: Conversation, *, include_reasoning: bool = True) -> str:
     )
 
 
+def _html_outline(turn: AssistantTurn) -> str:
+    """The reasoning's steps as an escaped `<ol class="outline">` (empty for fewer than two steps)."""
+    if len(turn.outline) < 2:
+        return ""
+    items = "".join(
+        f'<li class="step {html.escape(step.kind)}">{html.escape(turn.step_title(step))}</li>' for step in turn.outline
+    )
+    return f'<ol class="outline">{items}</ol>'
+
+
 # -- JSON -----------------------------------------------------------------------------------------------
 
 
@@ -260,6 +282,8 @@ def to_json(conv: Conversation, *, include_reasoning: bool = True) -> str:
         if not include_reasoning:
             turn["reasoning"] = ""
             turn["raw"] = ""
+            turn["outline"] = []  # step titles are reasoning text
+            turn["step_titles"] = {}
     return json.dumps({"format": FORMAT, "conversation": data}, ensure_ascii=False, indent=2) + "\n"
 
 

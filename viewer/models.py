@@ -12,9 +12,10 @@ import uuid
 from datetime import datetime, timezone
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from viewer.labels import reasoning_label, thought_label
+from viewer.outline import ReasoningStats, Step, outline_and_stats, stats_of
 
 __all__ = [
     "AssistantTurn",
@@ -155,6 +156,28 @@ class AssistantTurn(_Model):
     usage: Usage = Field(default_factory=Usage)
     malformed_chunks: int = 0
     request_params: dict = Field(default_factory=dict)
+    outline: list[Step] = Field(default_factory=list)
+    """The reasoning's steps (`viewer.outline`); computed on load for turns stored before outlines existed."""
+    reasoning_stats: ReasoningStats | None = None
+    """Counts over the steps; None only transiently (filled in by the validator below)."""
+    step_titles: dict[str, str] = Field(default_factory=dict)
+    """Titles written by a titler model (`viewer.titler`), keyed by the step's `start` as a string."""
+    titler_note: str | None = None
+    """Why model-written titles are missing (one quiet line), if the titler failed or was too slow."""
+
+    @model_validator(mode="after")
+    def _fill_outline(self) -> AssistantTurn:
+        """Old rows (and turns built without an outline) get theirs from the reasoning text: one linear pass."""
+        if self.reasoning_stats is None:
+            if self.reasoning and not self.outline:
+                self.outline, self.reasoning_stats = outline_and_stats(self.reasoning, self.usage.reasoning_tokens)
+            else:
+                self.reasoning_stats = stats_of(self.outline, len(self.reasoning), self.usage.reasoning_tokens)
+        return self
+
+    def step_title(self, step: Step) -> str:
+        """The title to show for `step`: the model-written one if there is one, else the heuristic one."""
+        return self.step_titles.get(str(step.start)) or step.title
 
     @property
     def reasoning_cut_by_budget(self) -> bool:

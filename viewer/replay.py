@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import re
 import socket
 import sys
 import threading
@@ -43,6 +44,12 @@ from pathlib import Path
 from typing import Any
 
 from viewer.seeds import Trace, TraceDelta, load_traces, seeds_dir, tokenize
+
+TITLER_MODEL = "demo-titler"
+"""Writes step titles for the outline (viewer/titler.py) offline. Served but not listed in /v1/models, so it
+never shows up as a chat model."""
+TITLER_PAUSE_S = 0.3
+"""How long the demo titler 'thinks' per title at speed 1."""
 
 #: model id → dialect it serves (see viewer/seeds.py DIALECTS).
 MODEL_DIALECTS: dict[str, str] = {
@@ -619,6 +626,9 @@ class _Handler(BaseHTTPRequestHandler):
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
             self._error(400, "'max_tokens' must be a positive integer.", param="max_tokens")
             return
+        if model == TITLER_MODEL:
+            self._titler(model, messages, bool(body.get("stream")), fault)
+            return
         if model not in replay.model_ids:
             self._model_not_found(model)
             return
@@ -666,6 +676,37 @@ class _Handler(BaseHTTPRequestHandler):
         }
         self._json(200, payload)
         self.record.deltas_sent = len(deltas)
+        self.record.completed = True
+
+    def _titler(self, model: str, messages: list[Any], stream: bool, fault: Fault) -> None:
+        """The demo titler model: a short title derived from the prompt (see `demo_title`), after a short pause."""
+        users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+        title = demo_title(_message_text(users[-1]) if users else "")
+        speed = self.server.replay.speed
+        delta = TraceDelta(dt=TITLER_PAUSE_S, content=title)
+        self.record.trace = TITLER_MODEL
+        self.record.stream = stream
+        usage = {"prompt_tokens": 0, "completion_tokens": len(title.split()), "total_tokens": len(title.split())}
+        if stream:
+            self._stream(model, (delta,), "stop", None, fault)
+            return
+        if fault.disconnect is not None:
+            self._abrupt_close()
+            return
+        if speed > 0:
+            self._wait(TITLER_PAUSE_S / speed)
+        message = {"role": "assistant", "content": title}
+        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}
+        payload = {
+            "id": _completion_id(),
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [choice],
+            "usage": usage,
+        }
+        self._json(200, payload)
+        self.record.deltas_sent = 1
         self.record.completed = True
 
     def _abrupt_close(self) -> None:
@@ -770,6 +811,46 @@ class _Handler(BaseHTTPRequestHandler):
             send_event("[DONE]")
         self._send(b"0\r\n\r\n")
         self.record.completed = True
+
+
+_TITLE_WORD = re.compile(r"[^\W\d_][\w'-]*")
+_TITLE_SKIP = frozenset(
+    re.findall(
+        r"\S+",
+        "a an the and or but so to of in on at for with by from is are was were be been it its this that these those"
+        " i me my we you he she they them let lets let's okay hmm wait well then now just also write title step",
+    )
+)
+
+
+def demo_title(prompt: str) -> str:
+    """The demo titler's answer: 3–6 words of the step text, deterministic, capitalised.
+
+    The step text is what follows the titler's ``Step:`` line (`viewer.titler.STEP_MARKER`), else the whole
+    prompt. Its first five words that are not filler make the title, after a gerund that says what kind of
+    step it is (``Checking`` if it mentions checking or verifying, ``Reconsidering`` after a "Wait", else
+    ``Working out``), so the demo shows titles that differ from the heuristic first sentences.
+    """
+    step = prompt.split("Step:\n", 1)[1] if "Step:\n" in prompt else prompt
+    lowered = step.lower()
+    if any(w in lowered for w in ("check", "verify", "confirm")):
+        verb = "Checking"
+    elif lowered.lstrip().startswith(("wait", "actually", "hold on")):
+        verb = "Reconsidering"
+    elif lowered.lstrip().startswith("alternatively"):
+        verb = "Trying"
+    else:
+        verb = "Working out"
+    words = [w for w in _TITLE_WORD.findall(step) if w.lower() not in _TITLE_SKIP and len(w) > 2]
+    picked: list[str] = []
+    for w in words:
+        if w.lower() not in (p.lower() for p in picked):
+            picked.append(w.lower())
+        if len(picked) == 4:
+            break
+    if len(picked) < 2:
+        picked += ["the", "details"][len(picked) :]
+    return " ".join([verb, *picked])
 
 
 def _completion_id() -> str:

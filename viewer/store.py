@@ -22,7 +22,7 @@ import re
 import sqlite3
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -39,7 +39,7 @@ DEFAULT_TITLE = "New chat"
 TITLE_MAX_CHARS = 60
 SNIPPET_MAX_CHARS = 160
 
-SearchField = Literal["prompt", "answer", "reasoning"]
+SearchField = Literal["prompt", "answer", "reasoning", "step"]
 
 # Ordered schema migrations. Append only: never edit a step that has shipped, add a new one instead.
 # Each script runs inside one transaction together with the `PRAGMA user_version` bump.
@@ -220,6 +220,28 @@ def make_snippet(text: str, query: str, width: int = SNIPPET_MAX_CHARS) -> str:
     if end < len(flat):
         out = out[:-1] + "…"
     return out
+
+
+def _step_title_search(cond: Callable[[str], str]) -> str:
+    """The search part over step titles (heuristic ones in the turn's `outline`, model-written ones in its
+    `step_titles`), read from the stored turn JSON: the first matching title of each assistant message.
+
+    Turns stored before outlines existed have none in their JSON; their heuristic titles are sentences of
+    the reasoning, which the reasoning part of the search already covers.
+    """
+    titles = (
+        "SELECT json_extract(o.value, '$.title') AS t FROM json_each(m.turn_json, '$.outline') o"
+        " UNION ALL SELECT s.value AS t FROM json_each(m.turn_json, '$.step_titles') s"
+    )
+    return (
+        "SELECT cid, title, mid, 'step' AS field, 2 AS rank, text, upd, crow, pos FROM ("
+        " SELECT m.conversation_id AS cid, c.title AS title, m.id AS mid,"
+        f" (SELECT t FROM ({titles}) WHERE {cond('t')} LIMIT 1) AS text,"
+        " c.updated_at AS upd, c.rowid AS crow, m.position AS pos"
+        " FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+        " WHERE m.role = 'assistant' AND m.turn_json IS NOT NULL"
+        ") WHERE text IS NOT NULL"
+    )
 
 
 def _iso(dt: datetime) -> str:
@@ -592,7 +614,7 @@ class Store:
     # -- search -------------------------------------------------------------------------------------------
 
     def search(self, query: str, limit: int = 50) -> list[SearchHit]:
-        """Case-insensitive substring search over prompts, answers and reasoning.
+        """Case-insensitive substring search over prompts, answers, reasoning and step titles.
 
         ASCII queries use LIKE (with %, _ and \\ escaped so they match literally), which runs in C; other
         queries use a Python function because LIKE folds only ASCII case. No FTS5: substring semantics are
@@ -624,6 +646,7 @@ class Store:
                 ("reasoning", 2, "reasoning", "assistant"),
             )
         ]
+        parts.append(_step_title_search(cond))
         sql = (
             "SELECT cid, title, mid, field, text FROM ("
             + " UNION ALL ".join(parts)
@@ -631,7 +654,12 @@ class Store:
         )
         with self._read() as conn:
             rows = conn.execute(sql, {"q": param, "limit": limit}).fetchall()
-        return [SearchHit(cid, title, mid, field, make_snippet(text, query)) for cid, title, mid, field, text in rows]
+        in_reasoning = {(cid, mid) for cid, _, mid, field, _ in rows if field == "reasoning"}
+        return [
+            SearchHit(cid, title, mid, field, make_snippet(text, query))
+            for cid, title, mid, field, text in rows
+            if not (field == "step" and (cid, mid) in in_reasoning)  # a heuristic title is reasoning text anyway
+        ]
 
     # -- settings -----------------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ reclassified, because that is when the model started thinking.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -27,7 +28,9 @@ from viewer.client import ChatClient, Delta
 from viewer.errors import ViewerError
 from viewer.labels import tokens_per_second
 from viewer.models import AssistantTurn, Timings, Usage
+from viewer.outline import OutlineBuilder, ReasoningStats, Step
 from viewer.reasoning import ReasoningSplitter, SplitEvent
+from viewer.titler import Titler
 
 __all__ = ["TurnOptions", "TurnRecorder", "run_turn", "safe_params", "tokens_per_second"]
 
@@ -54,6 +57,8 @@ class TurnRecorder:
     options: TurnOptions = field(default_factory=TurnOptions)
     request_params: dict = field(default_factory=dict)
     clock: Callable[[], float] = time.monotonic
+    titler: Titler | None = None
+    """Optional: asks a model for each finished step's title in the background (viewer/titler.py)."""
 
     def __post_init__(self) -> None:
         self.splitter = ReasoningSplitter(self.options.markers, assume_open=self.options.assume_open, clock=self.clock)
@@ -72,6 +77,8 @@ class TurnRecorder:
         self.malformed_chunks = 0
         self._provisional_start: float | None = None
         self._stretch_start: float | None = None  # the reasoning stretch under way (offset), if any
+        self.outline = OutlineBuilder()  # the reasoning's steps, fed in `_note` (viewer/outline.py)
+        self._titled = 0  # steps handed to the titler
 
     # -- streaming -----------------------------------------------------------------
 
@@ -103,6 +110,10 @@ class TurnRecorder:
         timings = self.timings
         for ev in events:
             kind = ev.kind
+            if kind == "reasoning" or kind == "reclassified":
+                self.outline.feed(ev.text)  # reclassified: the provisional text was reasoning all along
+            elif kind == "reasoning_end":
+                self.outline.close()
             if kind == "reasoning":
                 reasoning_text = True
                 if self._stretch_start is None:
@@ -165,6 +176,7 @@ class TurnRecorder:
         self.cut_off = cut_off or (error is not None and error.kind == "cut_off")
         events = self.splitter.close()
         self._note(events)
+        self.outline.close()
         self._answer_deltas += self._provisional_deltas
         self._provisional_deltas = 0
         self.timings.end = self.clock() - self.t0
@@ -251,6 +263,7 @@ class TurnRecorder:
             if self._stretch_start is not None:
                 timings.reasoning_spans.append((self._stretch_start, timings.end))
         s = self.splitter
+        steps, stats = self.outline_now(s.reasoning)
         return AssistantTurn(
             reasoning=s.reasoning,
             answer=s.answer,
@@ -267,7 +280,29 @@ class TurnRecorder:
             usage=self.usage(),
             malformed_chunks=self.malformed_chunks,
             request_params=self.request_params,
+            outline=steps,
+            reasoning_stats=stats,
+            step_titles=self.titler.titles() if self.titler is not None else {},
+            titler_note=self.titler.note if self.titler is not None else None,
         )
+
+    def outline_now(self, reasoning: str) -> tuple[list[Step], ReasoningStats]:
+        """Copies of the outline's steps and the stats, as of now (the builder keeps growing its last step).
+
+        If the builder saw different text from the splitter's reasoning (reasoning resumed after its end),
+        the outline is rebuilt from the reasoning once, so it always describes the stored text.
+        """
+        if self.outline.characters != len(reasoning):
+            self.outline = OutlineBuilder()
+            self.outline.feed(reasoning)
+            if self.finished or not self.splitter.in_reasoning:
+                self.outline.close()
+        steps = [dataclasses.replace(step) for step in self.outline.steps]
+        if self.titler is not None:  # hand over the steps that became final since the last save point
+            for step in steps[self._titled : self.outline.final_count]:
+                self.titler.submit(step.start, reasoning[step.start : step.start + step.size])
+            self._titled = max(self._titled, self.outline.final_count)
+        return steps, self.outline.stats(self.usage().reasoning_tokens)
 
 
 def run_turn(

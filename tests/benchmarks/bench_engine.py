@@ -233,5 +233,51 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def outline_cost(repeats: int = 7, chars: int = 1_000_000) -> tuple[float, float]:
+    """The reasoning outline's cost per character on a `chars`-long trace, and its time ratio vs half as long.
+
+    The trace repeats the long seed's reasoning (R1-style pivots every ~800 characters) and is fed in
+    4-character chunks, about one token each, as a stream delivers it. The two sizes are timed alternately,
+    best of `repeats` each, so a burst of load on a shared machine hits both. Linear cost means a ratio ≈ 2.
+    Returns (µs per character at `chars`, time(chars) / time(chars / 2)); prints both.
+    """
+    from viewer.outline import OutlineBuilder
+    from viewer.reasoning import ReasoningSplitter
+    from viewer.seeds import load_traces
+
+    (trace,) = [t for t in load_traces() if t.name == "long-residues"]
+    splitter = ReasoningSplitter()
+    for d in trace.deltas:
+        splitter.feed(content=d.content)
+    splitter.close()
+    unit = splitter.reasoning + "\n\n"
+    full = (unit * (chars // len(unit) + 1))[:chars]
+
+    def timed(chunks: list[str]) -> float:
+        b = OutlineBuilder()
+        feed = b.feed
+        t = time.perf_counter()
+        for c in chunks:
+            feed(c)
+        b.close()
+        return time.perf_counter() - t
+
+    sizes = {"half": full[: chars // 2], "full": full}
+    chunked = {k: [v[i : i + 4] for i in range(0, len(v), 4)] for k, v in sizes.items()}
+    best = {"half": float("inf"), "full": float("inf")}
+    for _ in range(repeats):
+        for k in ("half", "full"):
+            best[k] = min(best[k], timed(chunked[k]))
+    per_char = best["full"] / chars * 1e6
+    ratio = best["full"] / best["half"]
+    print(
+        f"outline, 4-char chunks: {chars:,} chars {best['full']:.2f} s ({per_char:.3f} µs/char); "
+        f"{chars // 2:,} chars {best['half']:.2f} s; 2x length = {ratio:.2f}x time (target ≈ 2)"
+    )
+    return per_char, ratio
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    outline_cost()
+    sys.exit(code)

@@ -28,7 +28,7 @@ LONG_ANSWER = "123 numbers"
 MARKERS = ("<think>", "</think>")
 
 STREAM_TIMEOUT = 45_000  # ms: the scene takes ~8 s at 4×; generous for a loaded 2-core machine
-THOUGHT_LABEL = re.compile(r"^(Thought for \d+ seconds?|Stopped after \d+ s of thinking)$")
+THOUGHT_LABEL = re.compile(r"^(Thought for \d+ seconds?|Stopped after \d+ s of thinking)( · \d+ steps)?$")
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
@@ -94,11 +94,19 @@ def live_section(page: Page) -> Locator:
 
 def saved_section(scope: Page | Locator) -> Locator:
     """A finished turn's folded "Thought for N seconds" section (key `think-<message id>`)."""
-    return scope.locator("[class*='st-key-think-'] details")
+    return scope.locator("[class*='st-key-think-'] details").first  # the outer one: steps are details too
 
 
 def label_of(section: Locator) -> Locator:
-    return section.locator("summary [data-testid='stMarkdownContainer']")
+    return section.locator("summary [data-testid='stMarkdownContainer']").first
+
+
+def open_full_text(section: Locator, *, switch: bool = True) -> None:
+    """Open a finished turn's thinking section, which opens onto the outline (if it has two steps or more:
+    `switch`), and switch to the full text."""
+    section.locator("summary").first.click()
+    if switch:
+        section.get_by_role("radio", name="Full text").click()
 
 
 def wait_turn_finished(page: Page, timeout: float = STREAM_TIMEOUT) -> Locator:
@@ -160,9 +168,18 @@ def test_scene_thinks_live_then_folds_and_opens_on_click(page: Page, app: AppPro
     page.get_by_test_id("stChatMessage").first.evaluate("el => el.scrollIntoView({block: 'start'})")
     shot("thought")
 
-    section.locator("summary").click()
-    expect(section.get_by_text(SCENE_REASONING)).to_be_visible()
+    expect(label_of(section)).to_have_text(re.compile(r" · \d+ steps$"))
+    section.locator("summary").first.click()
     expect(section).to_have_attribute("open", "")
+    steps = section.locator("[class*='st-key-step-'] summary")  # the outline: one item per step, closed
+    expect(steps.first).to_contain_text("1. Okay, so the user wants one truly novel insight about humans.")
+    expect(steps).to_have_count(6)  # the scene's steps (their rules are checked in tests/test_outline.py)
+    expect(page.get_by_text(SCENE_REASONING)).to_have_count(0)
+    shot("outline")
+    steps.nth(1).click()  # a step opens onto its text
+    expect(section.locator("[class*='st-key-step-']").nth(1)).to_contain_text("Wait, there is something")
+    section.get_by_role("radio", name="Full text").click()
+    expect(section.get_by_text(SCENE_REASONING)).to_be_visible()
     assert_no_markers(page)
     shot("opened")
 
@@ -192,7 +209,7 @@ def test_reload_and_restart_keep_the_conversation(page: Page, app: AppProcess, s
     reply = wait_turn_finished(page)
     expect(reply.get_by_text("17 × 23 = 391.")).to_be_visible()
     section = saved_section(reply)
-    section.locator("summary").click()
+    open_full_text(section)
     expect(section.get_by_text("The answer is 391.")).to_be_visible()
     shot("restarted")
 
@@ -206,13 +223,13 @@ def _assert_stopped_partial(page: Page, db: Path, conv: str, timeout: float = ST
     expect(page.get_by_text(LONG_ANSWER)).to_have_count(0)
     section = saved_section(reply)
     expect(label_of(section)).to_have_text(THOUGHT_LABEL)
-    section.locator("summary").click()
-    expect(section.get_by_text(LONG_REASONING_START)).to_be_visible()
     with Store(db) as store:
         saved = store.get_conversation(conv)
     assert saved is not None
     turn = saved.messages[-1].turn
     assert turn is not None and turn.stopped
+    open_full_text(section, switch=len(turn.outline) >= 2)  # a one-step partial shows its text at once
+    expect(section.get_by_text(LONG_REASONING_START)).to_be_visible()
     assert turn.reasoning.startswith(LONG_REASONING_START.split(",")[0])
     assert 0 < len(turn.reasoning) < 60_000 and turn.answer == ""
 

@@ -23,7 +23,7 @@ import streamlit as st
 from viewer import labels
 from viewer.models import AssistantTurn, Conversation, Message
 from viewer.replies import Reply, ReplyBusy, ReplyRefused, ReplyService, Target, TextCursor
-from viewer.ui import sidebar
+from viewer.ui import outline_view, sidebar
 from viewer.ui.live_section import LiveSection, user_choice
 
 UPDATES_PER_S = 15
@@ -66,10 +66,11 @@ def render_turn(msg: Message, *, is_last: bool, live_exists: bool) -> None:
     interrupted = turn.status == "streaming" and not live_exists
     label = labels.reasoning_label(turn, interrupted=interrupted)
     if label:
+        label = outline_view.folded_label(label, len(turn.outline))
         section = st.expander(label, key=f"think-{msg.id}", on_change="rerun", type="compact")
         if section.open:
             with section:
-                render_reasoning_text(turn.reasoning)
+                outline_view.render_finished(turn, key=msg.id, render_text=render_reasoning_text)
     if turn.answer:
         st.markdown(turn.answer)
     for note in labels.end_notes(turn, interrupted=interrupted):

@@ -13,6 +13,7 @@ from viewer.models import Conversation, EndpointProfile
 from viewer.replies import ReplyService
 from viewer.request_builder import REASONING_EFFORTS
 from viewer.store import Store
+from viewer.titler import TitlerSettings
 from viewer.ui.context import Bootstrap, all_profiles, save_profiles, saved_profiles
 from viewer.ui.settings import SESSION_KEYS
 
@@ -166,6 +167,49 @@ def generation_section(service: ReplyService, profile: EndpointProfile, model: s
         st.text_input("Custom start marker", key="marker_start", placeholder="<my_think>")
         st.text_input("Custom end marker", key="marker_end", placeholder="</my_think>")
         st.text_area("Extra request JSON", key="extra_json", placeholder='{"top_k": 20}', height=68)
+        step_titles_section(profile)
+
+
+def step_titles_section(profile: EndpointProfile) -> None:
+    """Optional titles written by a model for each finished reasoning step (viewer/titler.py), off by default.
+
+    Read back with `titler_settings`. An empty base URL means the chat endpoint, whose API key is then used;
+    another URL gets no key, so a key never travels to a server it was not made for.
+    """
+    on = st.toggle(
+        "Step titles by a model",
+        key="titler_on",
+        help="A small fast model writes a 3–8 word title for each finished step of the outline, in the "
+        "background; the stream never waits for it.",
+    )
+    if not on:
+        return
+    st.text_input("Titler base URL", key="titler_base_url", placeholder=f"{profile.base_url} (the chat endpoint)")
+    st.text_input("Titler model", key="titler_model", placeholder="demo-titler")
+    st.number_input("Titler timeout (s)", min_value=1, max_value=120, value=10, key="titler_timeout")
+    problem = _url_problem(st.session_state.get("titler_base_url") or profile.base_url)
+    if problem:
+        st.warning(problem)
+
+
+def titler_settings(profile: EndpointProfile, session_api_key: str | None = None) -> TitlerSettings | None:
+    """The titler to use for the next reply, or None (off, no model, or a bad URL)."""
+    ss = st.session_state
+    model = (ss.get("titler_model") or "").strip()
+    if not ss.get("titler_on") or not model:
+        return None
+    url = (ss.get("titler_base_url") or "").strip() or profile.base_url
+    try:
+        same = normalize_base_url(url) == normalize_base_url(profile.base_url)
+    except ViewerError:
+        return None
+    return TitlerSettings(
+        base_url=url,
+        model=model,
+        api_key_env=profile.api_key_env if same else None,
+        api_key=session_api_key if same else None,
+        timeout_s=float(ss.get("titler_timeout") or 10),
+    )
 
 
 def conversations_section(store: Store, service: ReplyService, current: Conversation | None) -> None:
