@@ -34,9 +34,10 @@ def make_turn(reasoning: str = REASONING, **kwargs) -> AssistantTurn:
 
 
 def _conversation_script(conv):
+    from viewer.replies import ReplyService
     from viewer.ui.chat import render_conversation
 
-    render_conversation(conv, None)
+    render_conversation(conv, ReplyService(None), None)
 
 
 def render(*turns: AssistantTurn) -> tuple[AppTest, list[Message]]:
