@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from viewer.client import ChatClient, ChatStream
 from viewer.errors import ViewerError
 from viewer.models import AssistantTurn, Conversation, EndpointProfile, HistoryPolicy, Message
+from viewer.outline import OutlineUpdate
 from viewer.reasoning import SplitEvent
 from viewer.request_builder import GenerationSettings, SettingsError, build_request
 from viewer.store import Store, StoreError, UnknownConversation
@@ -259,6 +260,12 @@ class Reply:
             return self.final
         with self._lock:
             return self.final if self.final is not None else self.recorder.snapshot()
+
+    def outline_since(self, cursor: int) -> OutlineUpdate:
+        """The reasoning's steps for a live viewer that has drawn `cursor` final steps (copies; see
+        `viewer.outline.OutlineBuilder.since`)."""
+        with self._lock:
+            return self.recorder.outline.since(cursor)
 
     def thinking_seconds(self) -> float | None:
         """Seconds of thinking so far (None before any reasoning), ticking while the server is silent."""

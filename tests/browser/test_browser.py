@@ -89,7 +89,7 @@ def last_reply(page: Page) -> Locator:
 
 def live_section(page: Page) -> Locator:
     """The streaming turn's thinking section (key `live-<message id>`)."""
-    return page.locator("[data-testid='stChatMessage'] [class*='st-key-live-'] details")
+    return page.locator("[data-testid='stChatMessage'] [class*='st-key-live-'] details").first  # steps nest inside
 
 
 def saved_section(scope: Page | Locator) -> Locator:
@@ -150,12 +150,18 @@ def test_scene_thinks_live_then_folds_and_opens_on_click(page: Page, app: AppPro
     open_app(page, app)
     send(page, SCENE)
     live = live_section(page)
-    expect(label_of(live)).to_have_text(re.compile(r"^Thinking… \d+s$"), timeout=STREAM_TIMEOUT)
+    expect(label_of(live)).to_have_text(re.compile(r"^Thinking… \d+s( · \d+ steps?)?$"), timeout=STREAM_TIMEOUT)
     expect(live).to_have_attribute("open", "")  # open while it streams
-    expect(label_of(live)).to_have_text(re.compile(r"^Thinking… [2-9]\d*s$"))  # the clock ticks
-    expect(live.get_by_text(SCENE_REASONING)).to_be_visible()  # the reasoning streams into it
+    expect(label_of(live)).to_have_text(re.compile(r"^Thinking… [2-9]\d*s · \d+ steps$"))  # ticks, counts steps
+    # The skim view: the steps are listed as they come, the first one's title from its first sentence.
+    expect(live.locator("[class*='st-key-step-'] summary").first).to_contain_text(
+        "1. Okay, so the user wants one truly novel insight about humans."
+    )
+    expect(live.get_by_text(SCENE_REASONING)).to_have_count(0)  # the full text is one click away…
     assert_no_markers(page)
     shot("thinking")
+    live.get_by_role("radio", name="Full text").click()
+    expect(live_section(page).get_by_text(SCENE_REASONING)).to_be_visible()  # …and the choice is remembered
 
     expect(page.get_by_text(THOUGHT_LABEL).first).to_be_visible(timeout=STREAM_TIMEOUT)
     reply = wait_turn_finished(page)
@@ -171,6 +177,8 @@ def test_scene_thinks_live_then_folds_and_opens_on_click(page: Page, app: AppPro
     expect(label_of(section)).to_have_text(re.compile(r" · \d+ steps$"))
     section.locator("summary").first.click()
     expect(section).to_have_attribute("open", "")
+    expect(section.get_by_text(SCENE_REASONING)).to_be_visible()  # the full text, as chosen while it streamed
+    section.get_by_role("radio", name="Outline").click()
     steps = section.locator("[class*='st-key-step-'] summary")  # the outline: one item per step, closed
     expect(steps.first).to_contain_text("1. Okay, so the user wants one truly novel insight about humans.")
     expect(steps).to_have_count(6)  # the scene's steps (their rules are checked in tests/test_outline.py)
@@ -239,7 +247,7 @@ def test_stop_button_keeps_the_partial_reply(page: Page, app: AppProcess, shot: 
     choose_model(page, "demo-long")
     send(page, LONG_PROMPT)
     live = live_section(page)
-    expect(label_of(live)).to_have_text(re.compile(r"^Thinking… \d+s$"), timeout=STREAM_TIMEOUT)
+    expect(label_of(live)).to_have_text(re.compile(r"^Thinking… \d+s( · \d+ steps?)?$"), timeout=STREAM_TIMEOUT)
     expect(live.get_by_text(LONG_REASONING_START)).to_be_visible()
     page.get_by_role("button", name="Stop", exact=True).click()
     conv = conversation_id(page)
@@ -267,7 +275,9 @@ def test_a_second_send_while_a_reply_streams_is_refused_and_the_text_kept(
     box.press("Enter")
     expect(page.get_by_role("alert").filter(has_text="already streaming")).to_be_visible()
     expect(box).to_have_value(follow_up)  # the typed text is back in the box, as typed
-    expect(label_of(live_section(page))).to_have_text(re.compile(r"^Thinking… \d+s$"))  # still streaming
+    expect(label_of(live_section(page))).to_have_text(
+        re.compile(r"^Thinking… \d+s( · \d+ steps?)?$")
+    )  # still streaming
     shot("refused")
     page.get_by_role("button", name="Stop", exact=True).click()
     _assert_stopped_partial(page, app.db, conversation_id(page), timeout=15_000)
@@ -357,12 +367,12 @@ def test_section_collapsed_by_hand_stays_collapsed_while_streaming(page: Page, a
     live.locator("summary").click()  # the user folds it while it streams
     expect(live).not_to_have_attribute("open", "")
     label = label_of(live)
-    expect(label).to_have_text(re.compile(r"^Thinking… \d+s$"))
+    expect(label).to_have_text(re.compile(r"^Thinking… \d+s( · \d+ steps?)?$"))
     seconds = int(re.findall(r"\d+", label.inner_text())[0])
     # Some ticks later (the header re-sent at least twice after the rerun the click caused) it is still folded.
     wait_thinking_label_at_least(page, seconds + 3)
     expect(live).not_to_have_attribute("open", "")
-    expect(live.get_by_test_id("stExpanderDetails")).to_be_hidden()
+    expect(live.get_by_test_id("stExpanderDetails").first).to_be_hidden()
     expect(page.get_by_text("Stopped. The partial reply is kept.")).to_have_count(0)  # a fold is not a Stop
     shot("still-collapsed")
 
@@ -380,7 +390,7 @@ def test_one_reply_bubble_after_a_rerun_in_a_new_chat(page: Page, app: AppProces
     page.get_by_role("button", name="Refresh models").click()  # a rerun, as any widget causes
     # The rerun has drawn the sidebar (it now marks this chat as the current one) and watches the reply again.
     expect(page.get_by_role("button", name=re.compile(r"^▸ For which whole numbers"))).to_be_visible()
-    expect(label_of(live.first)).to_have_text(re.compile(r"^Thinking… \d+s$"))
+    expect(label_of(live.first)).to_have_text(re.compile(r"^Thinking… \d+s( · \d+ steps?)?$"))
     try:
         expect(page.get_by_test_id("stChatMessage")).to_have_count(2, timeout=10_000)  # prompt and reply
         expect(live).to_have_count(1)

@@ -26,7 +26,7 @@ from tests.browser.test_browser import (
 )
 from viewer.store import Store
 
-THINKING = re.compile(r"^Thinking… \d+s$")
+THINKING = re.compile(r"^Thinking… \d+s( · \d+ steps?)?$")
 
 
 def _status(app: AppProcess, conv_id: str) -> str:

@@ -22,6 +22,7 @@ import streamlit as st
 
 from viewer import labels
 from viewer.models import AssistantTurn, Conversation, Message
+from viewer.outline import OutlineUpdate, Step
 from viewer.replies import Reply, ReplyBusy, ReplyRefused, ReplyService, Target, TextCursor
 from viewer.ui import outline_view, sidebar
 from viewer.ui.live_section import LiveSection, user_choice
@@ -167,31 +168,72 @@ class _ReasoningView:
     without re-sending its contents, and a user's open/closed choice always wins over the app's.
     """
 
-    def __init__(self, slot: Any, key: str) -> None:
+    def __init__(self, slot: Any, key: str, message_id: str = "") -> None:
         self.slot = slot
         self.key = key
+        self.message_id = message_id
         self.section: LiveSection | None = None
-        self.piece: Any = None  # the element showing `current`
+        self.piece: Any = None  # the element showing `current` (full-text view)
         self.current = ""  # text of the paragraph being written
         self.sent = 0  # how much of `current` the browser has
         self.sent_at = 0.0
         self.folded = False
+        self.full_text = True  # False: the skim view (the outline) is shown instead of the text
+        self.parts: list[str] = []  # the reasoning so far, for the text of a step the user opens
+        self.steps: list[Step] = []  # final steps drawn so far (skim view)
+        self.step_slot: Any = None  # where final steps are appended (skim view)
+        self.current_slot: Any = None  # the step being written (skim view)
+        self.shown_version = -1
 
     @property
     def body(self) -> Any:
         assert self.section is not None
         return self.section.container
 
-    def ensure(self, label: str) -> None:
-        if self.section is None:
-            self.section = LiveSection(self.slot.container(), label, key=self.key, expanded=True)
+    def ensure(self, label: str, *, skim: bool = False) -> None:
+        if self.section is not None:
+            return
+        self.section = LiveSection(self.slot.container(), label, key=self.key, expanded=True)
+        if skim:
+            with self.body:
+                self.full_text = outline_view.view_switch(self.message_id) == "Full text"
+        if self.full_text:
             self.piece = self.body.empty()
+        else:
+            self.step_slot = self.body.container()
+            self.current_slot = self.body.empty()
 
     def label(self, text: str) -> None:
         if self.section is not None and not self.folded and text != self.section.label:
             self.section.update(label=text)
 
+    def outline(self, update: OutlineUpdate) -> None:
+        """Skim view: append the steps that became final (each drawn once) and redraw the current one."""
+        first = len(self.steps)
+        self.steps.extend(update.final)  # kept in both views: the label counts them
+        if self.full_text or self.section is None:
+            return
+        if update.final:
+            with self.step_slot:
+                outline_view.render_steps(
+                    "".join(self.parts),
+                    self.steps,
+                    key=self.message_id,
+                    render_text=render_reasoning_text,
+                    first=first,
+                )
+        if update.version != self.shown_version:
+            self.shown_version = update.version
+            if update.current is None:
+                self.current_slot.empty()
+            else:
+                n = len(self.steps) + 1
+                self.current_slot.caption(outline_view.step_label(n, update.current.title, current=True))
+
     def add(self, text: str, now: float) -> None:
+        self.parts.append(text)
+        if not self.full_text:
+            return
         self.current += text
         while (cut := _paragraph_end(self.current)) is not None:
             done, rest = self.current[:cut], self.current[cut + 2 :]
@@ -238,10 +280,6 @@ def live_key(message_id: str) -> str:
     return f"live-{message_id}"
 
 
-def _thinking_label(seconds: float | None) -> str:
-    return f"Thinking… {int(seconds or 0)}s"
-
-
 def watch_live(reply: Reply) -> None:
     """Draw the streaming reply until it ends, then rerun so it is drawn from the store like any other.
 
@@ -249,13 +287,14 @@ def watch_live(reply: Reply) -> None:
     (a rerun, a reload, another conversation, a closed tab). Only the Stop button stops it.
     """
     with st.chat_message("assistant"):
-        thinking = _ReasoningView(st.empty(), key=live_key(reply.message_id))
+        thinking = _ReasoningView(st.empty(), key=live_key(reply.message_id), message_id=reply.message_id)
         answer_slot = st.empty()
         wait_slot = st.empty()
         note_slot = st.empty()
         note: str | None = None
         st.button("Stop", key=f"stop-{reply.message_id}", icon=":material/stop_circle:", on_click=reply.stop)
         cursor = TextCursor()
+        steps = 0
         answer = ""
         shown_wait: int | None = None
         last_update = 0.0
@@ -267,11 +306,15 @@ def watch_live(reply: Reply) -> None:
                 wait_slot.empty()  # once: every element call is a message to the browser
                 shown_wait = None
             if changes.reasoning_started or changes.reasoning:
-                thinking.ensure(_thinking_label(reply.thinking_seconds()))
+                thinking.ensure(outline_view.thinking_label(reply.thinking_seconds(), steps), skim=True)
             if changes.reasoning:
                 thinking.add(changes.reasoning, now)
             else:
                 thinking.flush(now, force=False)
+            if changes.reasoning or changes.reasoning_ended:
+                update = reply.outline_since(len(thinking.steps))
+                steps = update.cursor + (update.current is not None)
+                thinking.outline(update)
             if changes.answer_reset:
                 answer = ""
                 answer_slot.empty()
@@ -279,10 +322,11 @@ def watch_live(reply: Reply) -> None:
                 answer += changes.answer
                 answer_slot.markdown(answer)
             if changes.reasoning_ended:
-                thinking.fold(labels.thought_label(reply.thinking_seconds()), now)
+                label = labels.thought_label(reply.thinking_seconds())
+                thinking.fold(outline_view.folded_label(label, steps), now)
             seconds = reply.thinking_seconds()
             if thinking.section is not None and not thinking.folded:
-                thinking.label(_thinking_label(seconds))
+                thinking.label(outline_view.thinking_label(seconds, steps))
             elif thinking.section is None and not answer:
                 waited = int(reply.elapsed())
                 if waited != shown_wait and not changes:
