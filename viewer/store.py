@@ -30,7 +30,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from viewer.models import AssistantTurn, Conversation, Message, new_id, utc_now
+from viewer.models import AssistantTurn, Conversation, ErrorInfo, Message, new_id, utc_now
+from viewer.redact import redact_text, redact_value
 
 APP_DIR_NAME = "reasoning-viewer"
 DB_FILE_NAME = "conversations.db"
@@ -97,11 +98,6 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
 )
 LATEST_VERSION = MIGRATIONS[-1][0]
 
-# Key names (compared lowercased, without '-', '_' and spaces) that must never reach the disk.
-_SECRET_KEYS = frozenset(
-    {"apikey", "authorization", "proxyauthorization", "xapikey", "accesstoken", "password", "secret"}
-)
-
 
 class StoreError(Exception):
     """A problem with the database file itself (e.g. written by a newer version of the program)."""
@@ -158,26 +154,13 @@ def default_db_path(platform: str | None = None, env: Mapping[str, str] | None =
 
 
 def scrub_secrets(value: Any) -> Any:
-    """Return a copy of `value` without anything that looks like a credential.
+    """Return a copy of `value` without anything that looks like a credential (`viewer.redact.redact_value`).
 
     Defensive: nothing should put a key into `request_params` or a setting, but if some code path ever does
     (say, a header dict copied wholesale), the key must still not end up in a file that people back up,
-    sync and attach to bug reports. Drops dict entries whose key is api_key / Authorization / ... at any
-    depth, and strings that are bearer credentials.
+    sync and attach to bug reports.
     """
-    if isinstance(value, Mapping):
-        return {
-            k: scrub_secrets(v)
-            for k, v in value.items()
-            if not (isinstance(k, str) and re.sub(r"[\s_-]", "", k.lower()) in _SECRET_KEYS) and not _is_bearer(v)
-        }
-    if isinstance(value, (list, tuple)):
-        return [scrub_secrets(v) for v in value if not _is_bearer(v)]
-    return value
-
-
-def _is_bearer(value: Any) -> bool:
-    return isinstance(value, str) and value[:7].lower() == "bearer "
+    return redact_value(value)
 
 
 def derive_title(text: str) -> str:
@@ -251,8 +234,21 @@ def _split_sql(script: str) -> Iterator[str]:
 
 
 def _turn_json(turn: AssistantTurn) -> str:
-    clean = turn.model_copy(update={"request_params": scrub_secrets(turn.request_params)})
-    return clean.model_dump_json()
+    """The turn as stored: request parameters and the error's text (server text) scrubbed of secrets."""
+    update: dict[str, Any] = {"request_params": scrub_secrets(turn.request_params)}
+    if turn.error is not None:
+        update["error"] = redact_error(turn.error)
+    return turn.model_copy(update=update).model_dump_json()
+
+
+def redact_error(error: ErrorInfo) -> ErrorInfo:
+    """`error` with its message and the server's text scrubbed of secrets (`viewer.redact.redact_text`)."""
+    return error.model_copy(
+        update={
+            "message": redact_text(error.message),
+            "server_message": redact_text(error.server_message) if error.server_message else error.server_message,
+        }
+    )
 
 
 class Store:
