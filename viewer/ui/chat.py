@@ -23,6 +23,7 @@ from viewer.errors import ViewerError
 from viewer.live import LiveTurn
 from viewer.models import AssistantTurn, Conversation, Message
 from viewer.request_builder import SettingsError, build_request
+from viewer.safe_markdown import escape_markdown, images_as_links
 from viewer.turn import TurnOptions, tokens_per_second
 from viewer.ui import sidebar
 from viewer.ui.context import prefill_key
@@ -66,7 +67,7 @@ def stats_line(turn: AssistantTurn) -> str:
 
 def render_reasoning_text(text: str) -> None:
     for paragraph in split_paragraphs(text):
-        st.markdown(paragraph)
+        st.markdown(images_as_links(paragraph))
 
 
 def split_paragraphs(text: str) -> list[str]:
@@ -97,11 +98,11 @@ def render_turn(msg: Message, *, is_last: bool, live_exists: bool) -> None:
             with section:
                 render_reasoning_text(turn.reasoning)
     if turn.answer:
-        st.markdown(turn.answer)
+        st.markdown(images_as_links(turn.answer))
     if interrupted:
         st.warning("This reply was interrupted (the app stopped while it streamed). The partial text is kept.")
     elif turn.error is not None:
-        st.error(turn.error.message)
+        st.error(escape_markdown(turn.error.message))
     elif turn.stopped:
         st.caption("Stopped. The partial reply is kept.")
     elif turn.cut_off:
@@ -116,7 +117,7 @@ def render_turn(msg: Message, *, is_last: bool, live_exists: bool) -> None:
         st.warning("The model returned an empty reply.")
     line = stats_line(turn)
     if line:
-        st.caption(line)
+        st.caption(escape_markdown(line))
     _turn_actions(msg, turn, is_last=is_last, budget=budget)
 
 
@@ -152,7 +153,7 @@ def render_conversation(conv: Conversation, live: LiveTurn | None) -> None:
             continue  # drawn by watch_live
         with st.chat_message(msg.role):
             if msg.role == "user":
-                st.markdown(msg.content)
+                st.markdown(images_as_links(msg.content))
             else:
                 render_turn(msg, is_last=i == last_assistant and live is None, live_exists=False)
 
@@ -202,7 +203,7 @@ def start_turn(
     except (SettingsError, ValueError, ViewerError) as exc:
         message = exc.message if isinstance(exc, ViewerError) else str(exc)
         note = " Your message was not sent; it is still shown above." if user is not None else ""
-        st.error(f"{message}{note}")
+        st.error(escape_markdown(f"{message}{note}"))
         return None
     if conv is None:
         conv = store.create_conversation(endpoint=profile.name, model=gen.model)
@@ -264,7 +265,7 @@ class _ReasoningView:
             done, rest = self.current[: cut[0]], self.current[cut[1] :]
             if done.strip():
                 if self.sent != len(done):  # the browser lacks some of it, or has text past the cut
-                    self.piece.markdown(done)
+                    self.piece.markdown(images_as_links(done))
                 self.piece = self.section.container.empty()
             self.current, self.sent = rest.lstrip("\n") if cut[1] - cut[0] == 2 else rest, 0
         self.flush(now, force=False)
@@ -289,7 +290,7 @@ class _ReasoningView:
             return
         worth_it = pending * 2 >= len(self.current) + MESSAGE_OVERHEAD_BYTES
         if force or worth_it or now - self.sent_at >= 1.0:
-            self.piece.markdown(self.current)
+            self.piece.markdown(images_as_links(self.current))
             self.sent, self.sent_at = len(self.current), now
 
     def fold(self, label: str, now: float) -> None:
@@ -332,7 +333,7 @@ def watch_live(live: LiveTurn) -> None:
                     thinking.flush(now, force=False)
                 if view.answer_new:
                     answer += "".join(view.answer_new)
-                    answer_slot.markdown(answer)
+                    answer_slot.markdown(images_as_links(answer))
                 elif view.answer_reset:
                     answer_slot.empty()
                 tick = int(view.elapsed)
