@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from viewer.store import StoreError
 from viewer.ui import chat, sidebar
-from viewer.ui.context import get_bootstrap, get_registry, get_store
+from viewer.ui.context import get_bootstrap, get_registry, get_store, store_problem_banner
 from viewer.ui.settings import Settings
 from viewer.ui.style import REASONING_STYLE
 
@@ -29,6 +30,7 @@ def main() -> None:
     st.set_page_config(page_title="reasoning-viewer", page_icon="💭", layout="centered")
     st.html(REASONING_STYLE)
     store, registry, boot = get_store(), get_registry(), get_bootstrap()
+    store_problem_banner(store)  # read-only, damaged or unreadable history file: one banner, never a traceback
     conv = _current_conversation(store)
     with st.sidebar:
         st.title("reasoning-viewer")
@@ -74,4 +76,7 @@ def main() -> None:
             chat.watch_live(live)
 
 
-main()
+try:
+    main()
+except StoreError as exc:  # a fault of the history file met mid-run (e.g. disk full on send)
+    store_problem_banner(get_store(), exc)

@@ -17,7 +17,8 @@ from viewer.discovery import find_local_servers
 from viewer.live import LiveRegistry
 from viewer.models import EndpointProfile
 from viewer.replay import ReplayServer
-from viewer.store import Store
+from viewer.safe_markdown import escape_markdown
+from viewer.store import Store, StoreError
 
 PROFILES_KEY = "profiles"
 
@@ -106,3 +107,36 @@ def prefill_key(profile: EndpointProfile, model: str) -> str:
 
 def history_policy_key(profile: EndpointProfile, model: str) -> str:
     return f"history_policy:{profile.base_url}:{model}"
+
+
+_WHAT_WORKS = {
+    "readonly": "Old chats can be read; new chats and replies are kept only until the app stops (not saved).",
+    "not_a_database": "Nothing in it can be read. New chats are kept only until the app stops (not saved).",
+    "corrupt": "Chats that can still be read are shown; new chats are kept only until the app stops (not saved).",
+    "full": "The reply on screen is kept: copy or export it now. Saving resumes when there is space again.",
+    "locked": "Saving is delayed until the other program lets go of the file.",
+}
+
+
+def store_problem_banner(store: Store, error: StoreError | None = None) -> None:
+    """One banner naming the history file, what is wrong and what still works (issue 11, item 5).
+
+    For a damaged or unreadable file, a button starts a fresh file; the old one is kept untouched beside it.
+    """
+    problem = error or store.problem
+    if problem is None:
+        return
+    works = _WHAT_WORKS.get(problem.kind, "")
+    st.error(escape_markdown(f"{problem} {works}"), icon=":material/database:")
+    damaged = store.problem is not None and store.problem.kind in ("not_a_database", "corrupt")
+    if damaged and st.button("Start a fresh history file (keep the damaged one beside it)", key="store_start_fresh"):
+        try:
+            aside = store.start_fresh()
+        except StoreError as exc:
+            st.error(escape_markdown(str(exc)))
+        else:
+            st.session_state["_store_moved_to"] = str(aside)
+            st.rerun()
+    moved = st.session_state.get("_store_moved_to")
+    if moved and store.problem is None:
+        st.info(escape_markdown(f"Started a fresh history file; the damaged one is kept as {moved}."))

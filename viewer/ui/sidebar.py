@@ -11,7 +11,7 @@ from viewer.errors import ViewerError
 from viewer.export import ViewerImportError, from_json, to_html, to_json, to_markdown
 from viewer.models import Conversation, EndpointProfile
 from viewer.safe_markdown import escape_markdown
-from viewer.store import Store
+from viewer.store import Store, StoreError
 from viewer.ui.context import Bootstrap, all_profiles, history_policy_key, save_profiles, saved_profiles
 from viewer.ui.settings import SESSION_KEYS
 
@@ -171,7 +171,11 @@ def conversations_section(store: Store, current: Conversation | None) -> None:
         st.rerun()
     query = st.text_input("Search", key="search", placeholder="prompts, answers, reasoning")
     if query.strip():
-        hits = store.search(query.strip())
+        try:
+            hits = store.search(query.strip())
+        except StoreError as exc:
+            st.caption(escape_markdown(f"Search is unavailable: {exc}"))
+            hits = []
         if not hits:
             st.caption("No matches.")
         for hit in hits[:20]:
