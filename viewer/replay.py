@@ -288,6 +288,10 @@ class Fault:
                      close without any response); N past the end of the trace means after its
                      last delta (the same for malformed and error_event)
     reject_stream_options   400 if the body has ``stream_options`` (older servers)
+    plain=CODE       that status with a text/plain body: neither JSON nor an event stream
+    echo_auth        every error text of this request (status JSON, html title, plain body,
+                     error_event) quotes the request's Authorization header, as careless servers
+                     and proxies do (for the tests that no key is ever shown or stored)
 
     Streaming only (a non-streamed reply ignores them):
 
@@ -316,9 +320,11 @@ class Fault:
     keepalive: bool = False
     multiline: bool = False
     event: bool = False
+    plain: int | None = None
+    echo_auth: bool = False
 
-    _INT = ("status", "html", "disconnect", "malformed", "error_event")
-    _FLAGS = ("empty", "nodone", "reject_stream_options", "crlf", "keepalive", "multiline", "event")
+    _INT = ("status", "html", "disconnect", "malformed", "error_event", "plain")
+    _FLAGS = ("empty", "nodone", "reject_stream_options", "crlf", "keepalive", "multiline", "event", "echo_auth")
 
     @classmethod
     def parse(cls, spec: str | None) -> Fault:
@@ -378,8 +384,8 @@ def _phrase(status: int) -> str:
         return "Error"
 
 
-def _html_page(status: int) -> str:
-    title = f"{status} {_phrase(status)}"
+def _html_page(status: int, echo: str = "") -> str:
+    title = f"{status} {_phrase(status)}{echo}"
     return (
         f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n"
         "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
@@ -439,6 +445,7 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 60
     server: _HTTPServer
     record: RequestRecord
+    _echo = ""  # the Authorization value quoted in error texts under the echo_auth fault
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -541,13 +548,21 @@ class _Handler(BaseHTTPRequestHandler):
                 if auth != f"Bearer {replay.api_key}":
                     self._error(401)
                     return
+            echo = f" (you sent Authorization: {self.headers.get('Authorization', '')})" if fault.echo_auth else ""
+            self._echo = echo
             if fault.html is not None:
-                page = _html_page(fault.html).encode()
+                page = _html_page(fault.html, echo).encode()
                 self._start(fault.html, "text/html", len(page))
                 self._send(page)
                 return
+            if fault.plain is not None:
+                text = f"Upstream said no.{echo}\nThis is not an event stream.\n".encode()
+                self._start(fault.plain, "text/plain; charset=utf-8", len(text))
+                self._send(text)
+                return
             if fault.status is not None:
-                self._error(fault.status)
+                default = _ERRORS.get(fault.status, (_phrase(fault.status) + ".",))[0]
+                self._error(fault.status, (default + echo) if echo else None)
                 return
             if method == "GET" and path == "/models":
                 self._json(200, replay.models_payload())
@@ -730,7 +745,7 @@ class _Handler(BaseHTTPRequestHandler):
                 send_event(
                     {
                         "error": {
-                            "message": "The model crashed while generating.",
+                            "message": "The model crashed while generating." + self._echo,
                             "type": "server_error",
                             "code": 500,
                         }
