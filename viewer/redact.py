@@ -73,8 +73,11 @@ _SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         r"\1\2" + MASK,
     ),
-    # A bearer credential anywhere ("Bearer token" is a phrase, so at least 6 characters).
-    (re.compile(r"\b(bearer\s+)[A-Za-z0-9._~+/=-]{6,}", re.I), r"\1" + MASK),
+    # A bearer credential anywhere: 6+ token characters with a digit, or 16+ ("Bearer token." is a phrase).
+    (
+        re.compile(r"\b(bearer\s+)(?:(?=[A-Za-z._~+/=-]*\d)[A-Za-z0-9._~+/=-]{6,}|[A-Za-z0-9._~+/=-]{16,})", re.I),
+        r"\1" + MASK,
+    ),
     # key=value / "key": "value" pairs whose name marks a credential.
     (
         re.compile(

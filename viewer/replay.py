@@ -548,7 +548,10 @@ class _Handler(BaseHTTPRequestHandler):
                 if auth != f"Bearer {replay.api_key}":
                     self._error(401)
                     return
-            echo = f" (you sent Authorization: {self.headers.get('Authorization', '')})" if fault.echo_auth else ""
+            auth = self.headers.get("Authorization", "")
+            echo = (
+                f" (Incorrect API key provided: {auth[7:]}; you sent Authorization: {auth})" if fault.echo_auth else ""
+            )
             self._echo = echo
             if fault.html is not None:
                 page = _html_page(fault.html, echo).encode()
