@@ -122,9 +122,9 @@ def known_secrets(extra: Iterable[str | None] = ()) -> list[str]:
     for name, value in os.environ.items():
         if _SECRET_ENV_NAME.search(name) and len(value.strip()) >= _MIN_ENV_SECRET_CHARS:
             found.add(value.strip())
-    for value in extra:
-        if value and len(value.strip()) >= MIN_SECRET_CHARS:
-            found.add(value.strip())
+    for given in extra:
+        if given and len(given.strip()) >= MIN_SECRET_CHARS:
+            found.add(given.strip())
     return sorted(found, key=len, reverse=True)
 
 
