@@ -366,10 +366,10 @@ class Store:
         self._timeout = timeout_s
         self._lock = threading.RLock()
         self._last_ts: datetime | None = None
+        if not read_only and self.path.is_file() and not os.access(self.path, os.W_OK):
+            read_only = True  # chmod'ed or on a read-only mount: say so now, not with a traceback on send
         if read_only:
-            self._degrade(
-                StoreError(f"The history file {self.path} is opened read-only.", kind="readonly", path=self.path)
-            )
+            self._degrade(StoreError(f"The history file {self.path} is read-only.", kind="readonly", path=self.path))
             return
         if str(self.path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
