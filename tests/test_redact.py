@@ -239,7 +239,7 @@ def _screen(at) -> str:  # type: ignore[no-untyped-def]
     return "\n".join(parts)
 
 
-@pytest.mark.parametrize("path", ["mid-stream error event", "200 non-JSON body"])
+@pytest.mark.parametrize("path", list(ECHO_FAULTS))
 @pytest.mark.parametrize("source", ["env", "typed"])
 def test_app_shows_and_stores_no_echoed_key(
     path: str,
@@ -268,5 +268,21 @@ def test_app_shows_and_stores_no_echoed_key(
         assert [e.value for e in bubble.error], "the error is shown"
         assert key not in _screen(at)
         assert key.encode() not in db_bytes(db_path)
+    finally:
+        srv.stop()
+
+
+def test_the_model_list_error_in_the_sidebar_shows_no_echoed_key(
+    db_path: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    srv = ReplayServer(speed=0, fault="html=502,echo_auth").start()  # every request, GET /models included
+    try:
+        monkeypatch.setenv("REASONING_VIEWER_BASE_URL", srv.base_url)
+        monkeypatch.setenv("REASONING_VIEWER_API_KEY_ENV", "RV_TEST_KEY_VAR")
+        monkeypatch.setenv("RV_TEST_KEY_VAR", ENV_KEY)
+        at = new_app()
+        assert any("Could not list models" in w.value and "Incorrect API key provided" in w.value for w in at.sidebar.warning)
+        assert ENV_KEY not in _screen(at)
     finally:
         srv.stop()

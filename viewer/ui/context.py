@@ -115,6 +115,7 @@ _WHAT_WORKS = {
     "corrupt": "Chats that can still be read are shown; new chats are kept only until the app stops (not saved).",
     "full": "The reply on screen is kept: copy or export it now. Saving resumes when there is space again.",
     "locked": "Saving is delayed until the other program lets go of the file.",
+    "io": "New chats are kept only until the app stops (not saved).",
 }
 
 
