@@ -282,7 +282,9 @@ def test_the_model_list_error_in_the_sidebar_shows_no_echoed_key(
         monkeypatch.setenv("REASONING_VIEWER_API_KEY_ENV", "RV_TEST_KEY_VAR")
         monkeypatch.setenv("RV_TEST_KEY_VAR", ENV_KEY)
         at = new_app()
-        assert any("Could not list models" in w.value and "Incorrect API key provided" in w.value for w in at.sidebar.warning)
+        assert any(
+            "Could not list models" in w.value and "Incorrect API key provided" in w.value for w in at.sidebar.warning
+        )
         assert ENV_KEY not in _screen(at)
     finally:
         srv.stop()

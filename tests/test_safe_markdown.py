@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 from hypothesis import given
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
@@ -109,3 +111,13 @@ def test_escaped_label_of_a_model_id_with_an_image() -> None:
     label = escape_markdown(f"evil![x]({PIXEL}) *model*")
     assert images_in(label) == []
     assert _CHECK.renderInline(label) == f"evil![x]({PIXEL}) *model*"
+
+
+@given(st.text(alphabet=st.characters(codec="ascii", exclude_characters="&")) | st.text())
+def test_an_escaped_label_renders_as_exactly_its_text(text: str) -> None:
+    """Entities aside (`&amp;` is text to CommonMark too), a label shows its text, nothing more or less."""
+    flat = " ".join(text.split())
+    if not flat or "&" in flat or "\0" in flat:  # NUL becomes U+FFFD in any CommonMark parser
+        return
+    shown = html.escape(flat, quote=False).replace('"', "&quot;")  # as markdown-it escapes text
+    assert _CHECK.render(escape_markdown(text)) == f"<p>{shown}</p>\n"

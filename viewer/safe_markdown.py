@@ -31,8 +31,10 @@ _MAX_ROUNDS = 8  # an image in an image's alt text surfaces one level per round;
 _ENV_KEY = "viewer_image_starts"
 _HTML_KEY = "viewer_html_starts"
 # Characters that open Markdown constructs mid-line: links and images, emphasis, code, raw HTML, tables,
-# strikethrough, math. (Line-start constructs such as "# " or "1. " can't occur inside a one-line label.)
+# strikethrough, math; and, at the start of a label, headings, quotes, lists and setext underlines.
 _MARKUP = re.compile(r"([\\`*_\[\]<>!~|$])")
+_LINE_START = re.compile(r"^(\s*)([#>+=-])")
+_ORDERED_START = re.compile(r"^(\s*\d+)([.)])")
 
 
 def _recording_image_rule(state: StateInline, silent: bool) -> bool:
@@ -186,7 +188,8 @@ def escape_markdown(text: str, *, one_line: bool = True) -> str:
     """
     if one_line:
         text = " ".join(text.split())
-    return _MARKUP.sub(r"\\\1", text)
+    text = _MARKUP.sub(r"\\\1", text)
+    return _ORDERED_START.sub(r"\1\\\2", _LINE_START.sub(r"\1\\\2", text))
 
 
 def _html_positions(text: str) -> tuple[list[int], int]:
