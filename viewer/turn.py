@@ -326,4 +326,5 @@ def safe_params(request: dict) -> dict:
     Extra request JSON is free-form, so credentials are dropped at any depth by the one rule set for
     secrets, `viewer.redact.redact_value`.
     """
-    return redact_value({k: v for k, v in request.items() if k not in {"messages", "stream"}})  # type: ignore[no-any-return]
+    cleaned: dict = redact_value({k: v for k, v in request.items() if k not in {"messages", "stream"}})
+    return cleaned
