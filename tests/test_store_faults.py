@@ -224,3 +224,13 @@ def test_the_app_shows_one_banner_and_still_answers(
     finally:
         srv.stop()
     assert digest(db_path) == before
+
+
+def test_a_file_that_cannot_be_created_opens_in_memory_and_says_so(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the history's folder should be")
+    with Store(blocker / "sub" / "conversations.db") as store:
+        assert store.problem is not None and store.problem.kind == "io"
+        assert "not-a-folder" in str(store.problem)
+        conv = store.create_conversation()
+        assert store.get_conversation(conv.id) is not None

@@ -371,8 +371,15 @@ class Store:
         if read_only:
             self._degrade(StoreError(f"The history file {self.path} is read-only.", kind="readonly", path=self.path))
             return
-        if str(self.path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if str(self.path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+            self._degrade(
+                StoreError(f"The history file {self.path} can't be created ({why}).", kind="io", path=self.path)
+            )
+            return
         try:
             self._conn = self._open_file()
         except sqlite3.Error as exc:
