@@ -220,10 +220,18 @@ def test_the_app_shows_one_banner_and_still_answers(
         assert len(banners) == 1, [e.value for e in at.main.error]
         send(at, MULTIPLY)
         wait_until(at, lambda: any("391" in m.value for b in assistant_bubbles(at) for m in b.markdown), "the reply")
-        assert any(b.label.startswith("Start a fresh history file") for b in at.main.button)
+        assert digest(db_path) == before, "nothing was written to the damaged file"
+        [fresh] = [b for b in at.main.button if b.label.startswith("Start a fresh history file")]
+        fresh.click()
+        run(at)
+        assert not [e.value for e in at.main.error if db_path.name in e.value], "the banner is gone"
+        [moved] = [i.value for i in at.main.info if "damaged one is kept as" in i.value]
+        [aside] = [p for p in db_path.parent.glob(db_path.name + ".damaged-*") if not p.name.endswith(("-wal", "-shm"))]
+        assert aside.name in moved and digest(aside) == before
+        with Store(db_path) as again:  # the new file holds the chat made while the old one was damaged
+            assert again.problem is None and again.search("17 × 23")
     finally:
         srv.stop()
-    assert digest(db_path) == before
 
 
 def test_a_file_that_cannot_be_created_opens_in_memory_and_says_so(tmp_path: Path) -> None:

@@ -125,6 +125,9 @@ def store_problem_banner(store: Store, error: StoreError | None = None) -> None:
     For a damaged or unreadable file, a button starts a fresh file; the old one is kept untouched beside it.
     """
     problem = error or store.problem
+    moved = st.session_state.get("_store_moved_to")
+    if moved and store.problem is None and error is None:
+        st.info(escape_markdown(f"Started a fresh history file; the damaged one is kept as {moved}."))
     if problem is None:
         return
     works = _WHAT_WORKS.get(problem.kind, "")
@@ -138,6 +141,3 @@ def store_problem_banner(store: Store, error: StoreError | None = None) -> None:
         else:
             st.session_state["_store_moved_to"] = str(aside)
             st.rerun()
-    moved = st.session_state.get("_store_moved_to")
-    if moved and store.problem is None:
-        st.info(escape_markdown(f"Started a fresh history file; the damaged one is kept as {moved}."))
