@@ -113,7 +113,8 @@ _WHAT_WORKS = {
     "readonly": "Old chats can be read; new chats and replies are kept only until the app stops (not saved).",
     "not_a_database": "Nothing in it can be read. New chats are kept only until the app stops (not saved).",
     "corrupt": "Chats that can still be read are shown; new chats are kept only until the app stops (not saved).",
-    "full": "The reply on screen is kept: copy or export it now. Saving resumes when there is space again.",
+    "full": "What is on screen stays, but nothing new is saved: copy or export it now. Saving resumes when there "
+    "is space again.",
     "locked": "Saving is delayed until the other program lets go of the file.",
     "io": "New chats are kept only until the app stops (not saved).",
 }
