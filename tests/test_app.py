@@ -24,6 +24,7 @@ from streamlit.testing.v1 import AppTest
 from viewer.export import to_json
 from viewer.models import AssistantTurn, Conversation, Message
 from viewer.replay import ReplayServer
+from viewer.safe_markdown import escape_markdown
 from viewer.store import Store
 from viewer.ui import context
 from viewer.ui.chat import split_paragraphs
@@ -595,7 +596,7 @@ def test_without_the_key_the_error_is_shown_not_raised(db_path: Path, monkeypatc
             _, msg = finished_turn(at, s)
         assert msg.turn.error is not None and msg.turn.error.status == 401
         run(at)
-        assert texts(assistant_bubbles(at)[0].error) == [msg.turn.error.message]
+        assert texts(assistant_bubbles(at)[0].error) == [escape_markdown(msg.turn.error.message)]  # shown literally
     finally:
         srv.stop()
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from viewer.client import ChatClient
 from viewer.errors import (
     ViewerError,
     error_from_response,
     error_from_transport,
     extract_server_message,
     non_json_error,
+    not_event_stream_error,
     one_line,
 )
+from viewer.replay import ReplayServer
 
 BASE = "http://127.0.0.1:8000/v1"
 
@@ -64,3 +67,29 @@ def test_connect_timeout_says_how_long_it_waited():
 def test_error_info_keeps_kind_status_and_message():
     info = ViewerError("rate_limit", "Slow down.", status=429, server_message="too many").to_info()
     assert (info.kind, info.status, info.message, info.server_message) == ("rate_limit", 429, "Slow down.", "too many")
+
+
+# -- issue 11, item 8: a 200 that is not an event stream ----------------------------------------------
+
+
+def test_a_200_text_plain_body_is_not_called_an_empty_stream() -> None:
+    with ReplayServer(speed=0).start() as srv, ChatClient(srv.base_url, api_key_env=None) as client:
+        stream = client.stream_chat({"model": "demo-r1+plain=200", "messages": [{"role": "user", "content": "hi"}]})
+        try:
+            list(stream)
+        except ViewerError as exc:
+            err = exc
+        else:
+            raise AssertionError("a text/plain body must fail")
+    assert err.kind == "not_event_stream" and err.status == 200
+    assert "did not answer with an event stream" in err.message
+    assert '"Upstream said no.' in err.message, "the start of the body is quoted"
+    assert "empty" not in err.message.lower() and "context" not in err.message.lower()
+
+
+def test_not_event_stream_error_quotes_a_capped_start() -> None:
+    err = not_event_stream_error(200, b"x" * 5000, {"content-type": "text/plain"}, base_url="http://h/v1")
+    assert err.message.count("x") <= 160 and "text/plain" in err.message
+    assert not_event_stream_error(200, b"", {}, base_url="b").message.endswith(
+        "Check that b is an OpenAI-compatible endpoint that supports streaming."
+    )

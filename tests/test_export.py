@@ -298,7 +298,7 @@ def test_json_drops_credentials() -> None:
     turn = _turn(request_params={"model": "m", "api_key": "sk-SECRET", "headers": {"Authorization": "Bearer t"}})
     text = to_json(_conv(turn))
     assert "sk-SECRET" not in text and "Bearer t" not in text
-    assert from_json(text).messages[1].turn.request_params == {"model": "m", "headers": {}}
+    assert from_json(text).messages[1].turn.request_params == {"model": "m"}  # header dicts go whole (redact)
 
 
 @pytest.mark.parametrize(
@@ -429,3 +429,21 @@ def test_json_roundtrip_property(conv: Conversation) -> None:
     # The other exports accept anything the model can hold, too.
     assert to_markdown(conv).startswith("# ")
     _assert_inert(Tree(to_html(conv)))
+
+
+# -- issue 11: the Markdown export runs nothing and fetches nothing when previewed ---------------------
+
+_PIXEL = "http://127.0.0.1:9/pixel.png"
+_PERMISSIVE = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])  # a previewer passing HTML
+
+
+def test_markdown_export_neutralises_raw_html_and_remote_images() -> None:
+    answer = f'<script>alert(1)</script>\n\n<img src=x onerror="alert(2)"> <svg onload=alert(3)>\n\n![a]({_PIXEL})'
+    turn = _turn(answer=answer, reasoning=f"thinking ![r]({_PIXEL})", model=f"m![x]({_PIXEL})")
+    conv = _conv(turn, title=f"t ![x]({_PIXEL}) <b>", prompt=f"look ![p]({_PIXEL}) <iframe src=x>")
+    html = _PERMISSIVE.render(to_markdown(conv))
+    for bad in ("<script", "<img", "<svg", "<iframe", "<b>"):
+        assert bad not in html, bad
+    assert html.count("<details>") == 1  # the export's own folding stays
+    assert "alert(2)" in html, "the HTML is shown as text, not dropped"
+    assert f'href="{_PIXEL}"' in html, "images become links to their address"

@@ -564,9 +564,8 @@ def test_no_api_key_reaches_the_disk(tmp_path: Path) -> None:
         assert stored == {
             "model": "m",
             "temperature": 0.7,
-            "headers": {"Accept": "text/event-stream"},
             "extra": ["kept"],
-        }
+        }  # a header dict goes whole: one rule set for secrets (viewer.redact), the one safe_params uses
         assert imported.messages[0].turn.request_params == stored
         assert s.get_setting("profile") == {"name": "p", "api_key_env": "OPENAI_API_KEY"}
         # Check the files while the connection is open too (the WAL holds recent writes).

@@ -35,6 +35,24 @@ def main(argv: list[str] | None = None) -> int:
         return _launch_app(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _reader_went_away()
+
+
+def _reader_went_away() -> int:
+    """stdout's reader closed the pipe (`ask ... | head -c 50`): exit quietly, as `cat` or `yes` would.
+
+    Later writes (the interpreter flushes stdout at exit) would raise again and print a traceback, so
+    stdout is pointed at /dev/null first. 141 = 128 + SIGPIPE, the status a shell shows for such a pipe.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass  # stdout is not a real file (tests capture it): nothing will be flushed to a pipe at exit
+    finally:
+        os.close(devnull)
+    return 141
 
 
 # -- argument parsing ------------------------------------------------------------------
@@ -225,6 +243,33 @@ def _serve_demo(args: argparse.Namespace) -> int:
 
 # -- the app ----------------------------------------------------------------------------
 
+_LOCAL_NAMES = ("localhost", "127.0.0.1", "::1")
+_ALL_INTERFACES = ("0.0.0.0", "::", "")
+
+
+def allowed_hosts(bind: str) -> list[str]:
+    """Host names the app's websocket accepts (Streamlit's `server.allowedHosts`), against DNS rebinding.
+
+    A page on a rebinding domain resolves its own name to 127.0.0.1 and would otherwise talk to the app
+    (and read the history) with `Host: evil.example`. Default: the loopback names. `--host NAME` adds the
+    bound name; binding all interfaces (0.0.0.0 / ::) adds this machine's host name and addresses, the
+    names people use to reach it from the network (issue 11, "DNS rebinding").
+    """
+    hosts = list(_LOCAL_NAMES)
+    bind = bind.strip().strip("[]")
+    if bind in _ALL_INTERFACES:
+        import contextlib
+        import socket
+
+        names = {socket.gethostname(), socket.getfqdn()}
+        for name in list(names):
+            with contextlib.suppress(OSError):  # a host name that doesn't resolve is still a name people type
+                names.update(str(info[4][0]) for info in socket.getaddrinfo(name, None))
+        extra = sorted(n for n in names if n)
+    else:
+        extra = [bind]
+    return hosts + [h for h in extra if h not in hosts]
+
 
 def _launch_app(args: argparse.Namespace) -> int:
     """Run `streamlit run` on the app as a child process and stay its parent until it ends.
@@ -263,6 +308,7 @@ def _launch_app(args: argparse.Namespace) -> int:
         "false",
         "--server.enableXsrfProtection",
         "true",
+        *(arg for host in allowed_hosts(args.host) for arg in ("--server.allowedHosts", host)),
         "--server.fileWatcherType",
         "none",
         "--global.developmentMode",

@@ -43,8 +43,10 @@ from viewer.errors import (
     error_from_transport,
     extract_server_message,
     non_json_error,
+    not_event_stream_error,
     one_line,
 )
+from viewer.redact import remember_secret
 from viewer.sse import SSEDecoder
 
 __all__ = ["ChatClient", "ChatStream", "Completion", "Delta", "normalize_base_url"]
@@ -173,6 +175,7 @@ class ChatClient:
         self.api_key_env = api_key_env
         key = api_key or (os.environ.get(api_key_env) if api_key_env else None)
         self.__key = key or None  # name-mangled and never printed
+        remember_secret(self.__key)  # masked in every error message and stored server text from now on
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         all_headers: dict[str, str] = dict(headers or {})
@@ -508,6 +511,18 @@ class ChatStream:
             if content_type.startswith(("application/json", "text/html")):
                 yield from self._whole_body(response, content_type)
                 return
+            if content_type and not content_type.startswith("text/event-stream"):
+                # e.g. text/plain from a proxy or a non-OpenAI server: not an empty stream nor a context overflow
+                if self._stop:
+                    return
+                raw = self._error_body(response)
+                if self._stop:
+                    return
+                if raw:
+                    self.first_byte_at = time.monotonic()
+                raise not_event_stream_error(
+                    response.status_code, raw, response.headers, base_url=self._client.base_url
+                )
             yield from self._events(response)
         finally:
             with self._lock:

@@ -14,6 +14,7 @@ honestly on a loopback interface.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import socket
@@ -25,6 +26,7 @@ from typing import Any
 import httpx
 
 from viewer.models import ErrorInfo
+from viewer.redact import redact_text
 
 __all__ = [
     "KINDS",
@@ -33,6 +35,7 @@ __all__ = [
     "error_from_transport",
     "extract_server_message",
     "non_json_error",
+    "not_event_stream_error",
     "one_line",
 ]
 
@@ -49,6 +52,7 @@ KINDS = frozenset(
         "rate_limit",
         "server",
         "non_json",
+        "not_event_stream",
         "empty_stream",
         "cut_off",
         "stream_error",
@@ -81,11 +85,13 @@ class ViewerError(Exception):
     ) -> None:
         if kind not in KINDS:
             raise ValueError(f"unknown error kind {kind!r}")
-        super().__init__(message)
         self.kind = kind
+        # Every message and every piece of server text is scrubbed of secrets here, whatever path built it
+        # (mid-stream error event, HTML title, 200 non-JSON body, JSON error): issue 11.
         self.message = one_line(message, limit=1000)
+        super().__init__(self.message)
         self.status = status
-        self.server_message = server_message
+        self.server_message = redact_text(server_message) if server_message else server_message
         self.available_models = available_models
 
     def __str__(self) -> str:
@@ -100,8 +106,12 @@ class ViewerError(Exception):
 
 
 def one_line(text: str, limit: int = _MAX_LINE) -> str:
-    """Collapse whitespace (servers put stack traces and newlines in messages) and cap the length."""
-    text = " ".join(text.split())
+    """Collapse whitespace (servers put stack traces and newlines in messages), mask secrets, cap the length.
+
+    Secrets are masked (`viewer.redact.redact_text`) before the cap, so a key cut in half by the cap
+    cannot leak its first part.
+    """
+    text = redact_text(" ".join(text.split()))
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + "…"
     return text
@@ -227,7 +237,7 @@ def _html_title(body: bytes) -> str | None:
     m = _TITLE.search(body[:20000])
     if not m:
         return None
-    title = one_line(_TAGS.sub(" ", m.group(1).decode("utf-8", "replace")), 120)
+    title = one_line(html.unescape(_TAGS.sub(" ", m.group(1).decode("utf-8", "replace"))), 120)
     return title or None
 
 
@@ -308,10 +318,16 @@ def _models_list(models: list[str]) -> str:
 
 
 def _scrub(text: str | None, secret: str | None) -> str | None:
-    """Remove the API key if a server echoes it back (some print the key they rejected)."""
-    if text is None or not secret:
+    """Remove the API key (and anything shaped like a credential) if a server echoes it back."""
+    if text is None:
         return text
-    return text.replace(secret, "***")
+    return redact_text(text, (secret,))
+
+
+def _capped(text: str, limit: int = _MAX_SERVER_MESSAGE) -> str:
+    """Server text as stored: secrets masked first, then cut at `limit` characters (see `one_line`)."""
+    text = redact_text(text)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def error_from_response(
@@ -352,8 +368,8 @@ def error_from_response(
     else:
         server_msg, code = (text.strip() or None), None
     server_msg = _scrub(server_msg, secret)
-    if server_msg is not None and len(server_msg) > _MAX_SERVER_MESSAGE:
-        server_msg = server_msg[:_MAX_SERVER_MESSAGE] + "…"
+    if server_msg is not None:
+        server_msg = _capped(server_msg)
     html = not parsed and _looks_like_html(body, content_type)
     title = _html_title(body) if html else None
     said = f": {one_line(server_msg)}" if server_msg else ""
@@ -439,5 +455,23 @@ def non_json_error(status: int, body: bytes, headers: Mapping[str, str], *, base
         "non_json",
         f"The server answered HTTP {status} with something that is not JSON{what}. Check the base URL {base_url}.",
         status=status,
-        server_message=body.decode("utf-8", "replace")[:_MAX_SERVER_MESSAGE] or None,
+        server_message=_capped(body.decode("utf-8", "replace")) or None,
+    )
+
+
+def not_event_stream_error(status: int, body: bytes, headers: Mapping[str, str], *, base_url: str) -> ViewerError:
+    """A streamed request answered with a success status but neither SSE nor JSON (e.g. `text/plain`).
+
+    Says so plainly and quotes the start of the body (secrets masked), instead of mistaking the missing
+    events for an empty stream or a context overflow (issue 11, item 8).
+    """
+    content_type = headers.get("content-type", "") or "no content type"
+    sample = one_line(body.decode("utf-8", "replace"), 160)
+    said = f' It began: "{sample}"' if sample else " The body was empty."
+    return ViewerError(
+        "not_event_stream",
+        f"The server did not answer with an event stream (HTTP {status}, {content_type}).{said} "
+        f"Check that {base_url} is an OpenAI-compatible endpoint that supports streaming.",
+        status=status,
+        server_message=_capped(body.decode("utf-8", "replace")) or None,
     )

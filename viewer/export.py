@@ -15,9 +15,10 @@ from markdown_it import MarkdownIt
 from pydantic import ValidationError
 
 from viewer import __version__
-from viewer.models import AssistantTurn, Conversation, Message
-from viewer.outline import escape_markdown
-from viewer.store import scrub_secrets
+from viewer.models import AssistantTurn, Conversation, ErrorInfo, Message
+from viewer.redact import redact_text
+from viewer.safe_markdown import escape_markdown, images_as_links, neutralize_markdown
+from viewer.store import redact_error, scrub_secrets
 
 FORMAT_PREFIX = "reasoning-viewer/"
 FORMAT_VERSION = 1
@@ -51,7 +52,7 @@ def _status_notes(turn: AssistantTurn) -> list[str]:
     if turn.reasoning_cut_by_budget:
         notes.append("The token budget ran out while the model was still thinking.")
     if turn.error is not None:
-        notes.append(f"Error: {turn.error.message}")
+        notes.append(f"Error: {redact_text(turn.error.message)}")
     return notes
 
 
@@ -70,6 +71,11 @@ def _escape_text(text: str) -> str:
     return html.escape(text, quote=False)
 
 
+def _label(text: str) -> str:
+    """A title, model id or note as plain text in a Markdown file: HTML-escaped, no links, images or emphasis."""
+    return _escape_text(escape_markdown(text)).replace("\\&lt;", "&lt;").replace("\\&gt;", "&gt;")
+
+
 def to_markdown(conv: Conversation, *, include_reasoning: bool = True) -> str:
     """A Markdown transcript; reasoning folded in `<details>` as GitHub and most Markdown viewers render it.
 
@@ -79,18 +85,20 @@ def to_markdown(conv: Conversation, *, include_reasoning: bool = True) -> str:
     spill the rest of the trace into the answer, and `<script>` or `<img onerror>` shows as text instead of
     running. After escaping no `<` is left, so no HTML block can start inside the body, while the blank
     lines around it keep ordinary Markdown (lists, emphasis) working there. The cost: code spans inside the
-    reasoning show `&lt;` literally, since entities are not decoded in code. Titles and model names get the
-    same treatment; prompts and answers are the conversation's own Markdown and are kept verbatim.
+    reasoning show `&lt;` literally, since entities are not decoded in code. Prompts and answers keep their
+    Markdown, but raw HTML in them is shown as text and images become links (`neutralize_markdown`), so
+    previewing the file runs nothing and fetches nothing (issue 11); titles, model names and notes are
+    plain text (`escape_markdown`).
     """
-    out: list[str] = [f"# {_escape_text(conv.title)}", ""]
+    out: list[str] = [f"# {_label(conv.title)}", ""]
     for message in _messages_to_show(conv):
         if message.role == "user":
-            out += ["### You", "", message.content, ""]
+            out += ["### You", "", neutralize_markdown(message.content), ""]
         elif message.role == "system":
-            out += ["### System prompt", "", message.content, ""]
+            out += ["### System prompt", "", neutralize_markdown(message.content), ""]
         else:
             model = _model_of(message, conv)
-            heading = "### Assistant" + (f" · {_escape_text(model)}" if model else "")
+            heading = "### Assistant" + (f" · {_label(model)}" if model else "")
             out += [heading, ""]
             turn = message.turn
             if turn is not None and include_reasoning and turn.reasoning.strip():
@@ -98,16 +106,16 @@ def to_markdown(conv: Conversation, *, include_reasoning: bool = True) -> str:
                     f"<details><summary>{turn.thought_label}</summary>",
                     "",
                     *_markdown_outline(turn),
-                    _escape_text(turn.reasoning.strip("\n")),
+                    _escape_text(images_as_links(turn.reasoning.strip("\n"))),
                     "",
                     "</details>",
                     "",
                 ]
             answer = _answer_of(message)
             if answer:
-                out += [answer, ""]
+                out += [neutralize_markdown(answer), ""]
             if turn is not None:
-                out += [f"> *{_escape_text(note)}*\n" for note in _status_notes(turn)]
+                out += [f"> *{_label(note)}*\n" for note in _status_notes(turn)]
     return "\n".join(out).rstrip("\n") + "\n"
 
 
@@ -279,6 +287,8 @@ def to_json(conv: Conversation, *, include_reasoning: bool = True) -> str:
         if turn is None:
             continue
         turn["request_params"] = scrub_secrets(turn["request_params"])
+        if turn.get("error"):
+            turn["error"] = redact_error(ErrorInfo.model_validate(turn["error"])).model_dump(mode="json")
         if not include_reasoning:
             turn["reasoning"] = ""
             turn["raw"] = ""

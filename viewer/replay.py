@@ -298,6 +298,10 @@ class Fault:
     strict_history   400 on an assistant message with empty content (and no tool calls) or on two
                      consecutive messages of one role, as Mistral's and DeepSeek's APIs (and gateways in
                      front of them) answer
+    plain=CODE       that status with a text/plain body: neither JSON nor an event stream
+    echo_auth        every error text of this request (status JSON, html title, plain body,
+                     error_event) quotes the request's Authorization header, as careless servers
+                     and proxies do (for the tests that no key is ever shown or stored)
 
     Streaming only (a non-streamed reply ignores them):
 
@@ -327,9 +331,21 @@ class Fault:
     keepalive: bool = False
     multiline: bool = False
     event: bool = False
+    plain: int | None = None
+    echo_auth: bool = False
 
-    _INT = ("status", "html", "disconnect", "malformed", "error_event")
-    _FLAGS = ("empty", "nodone", "reject_stream_options", "strict_history", "crlf", "keepalive", "multiline", "event")
+    _INT = ("status", "html", "disconnect", "malformed", "error_event", "plain")
+    _FLAGS = (
+        "empty",
+        "nodone",
+        "reject_stream_options",
+        "strict_history",
+        "crlf",
+        "keepalive",
+        "multiline",
+        "event",
+        "echo_auth",
+    )
 
     @classmethod
     def parse(cls, spec: str | None) -> Fault:
@@ -389,8 +405,8 @@ def _phrase(status: int) -> str:
         return "Error"
 
 
-def _html_page(status: int) -> str:
-    title = f"{status} {_phrase(status)}"
+def _html_page(status: int, echo: str = "") -> str:
+    title = f"{status} {_phrase(status)}{echo}"
     return (
         f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n"
         "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
@@ -450,6 +466,7 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 60
     server: _HTTPServer
     record: RequestRecord
+    _echo = ""  # the Authorization value quoted in error texts under the echo_auth fault
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -552,13 +569,24 @@ class _Handler(BaseHTTPRequestHandler):
                 if auth != f"Bearer {replay.api_key}":
                     self._error(401)
                     return
+            auth = self.headers.get("Authorization", "")
+            echo = (
+                f" (Incorrect API key provided: {auth[7:]}; you sent Authorization: {auth})" if fault.echo_auth else ""
+            )
+            self._echo = echo
             if fault.html is not None:
-                page = _html_page(fault.html).encode()
+                page = _html_page(fault.html, echo).encode()
                 self._start(fault.html, "text/html", len(page))
                 self._send(page)
                 return
+            if fault.plain is not None:
+                text = f"Upstream said no.{echo}\nThis is not an event stream.\n".encode()
+                self._start(fault.plain, "text/plain; charset=utf-8", len(text))
+                self._send(text)
+                return
             if fault.status is not None:
-                self._error(fault.status)
+                default = _ERRORS.get(fault.status, (_phrase(fault.status) + ".",))[0]
+                self._error(fault.status, (default + echo) if echo else None)
                 return
             if method == "GET" and path == "/models":
                 self._json(200, replay.models_payload())
@@ -774,7 +802,7 @@ class _Handler(BaseHTTPRequestHandler):
                 send_event(
                     {
                         "error": {
-                            "message": "The model crashed while generating.",
+                            "message": "The model crashed while generating." + self._echo,
                             "type": "server_error",
                             "code": 500,
                         }

@@ -16,6 +16,7 @@ could carry a secret (a turn's `request_params`, settings) goes through `scrub_s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -30,7 +31,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from viewer.models import AssistantTurn, Conversation, Message, new_id, utc_now
+from viewer.models import AssistantTurn, Conversation, ErrorInfo, Message, new_id, utc_now
+from viewer.redact import redact_text, redact_value
 
 APP_DIR_NAME = "reasoning-viewer"
 DB_FILE_NAME = "conversations.db"
@@ -97,14 +99,79 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
 )
 LATEST_VERSION = MIGRATIONS[-1][0]
 
-# Key names (compared lowercased, without '-', '_' and spaces) that must never reach the disk.
-_SECRET_KEYS = frozenset(
-    {"apikey", "authorization", "proxyauthorization", "xapikey", "accesstoken", "password", "secret"}
+
+StoreProblem = Literal["readonly", "not_a_database", "corrupt", "full", "locked", "io", "newer", "other"]
+
+# SQLite primary result codes (https://sqlite.org/rescode.html) → the problem they mean for the history file.
+_CODE_KINDS: dict[int, StoreProblem] = {
+    5: "locked",  # SQLITE_BUSY: another connection holds the write lock past the busy timeout
+    6: "locked",  # SQLITE_LOCKED
+    8: "readonly",  # SQLITE_READONLY
+    10: "io",  # SQLITE_IOERR
+    11: "corrupt",  # SQLITE_CORRUPT
+    13: "full",  # SQLITE_FULL: disk full, or the file reached max_page_count
+    14: "io",  # SQLITE_CANTOPEN
+    26: "not_a_database",  # SQLITE_NOTADB
+}
+# The same, from the message, for Pythons whose sqlite3 exceptions carry no error code (before 3.11).
+_MESSAGE_KINDS: tuple[tuple[str, StoreProblem], ...] = (
+    ("database is locked", "locked"),
+    ("table is locked", "locked"),
+    ("readonly database", "readonly"),
+    ("read-only", "readonly"),
+    ("disk image is malformed", "corrupt"),
+    ("database or disk is full", "full"),
+    ("file is not a database", "not_a_database"),
+    ("disk i/o error", "io"),
+    ("unable to open database file", "io"),
 )
+_PROBLEM_TEXT: dict[str, str] = {
+    "readonly": "is read-only",
+    "not_a_database": "is not a database (it may have been overwritten)",
+    "corrupt": "is damaged",
+    "full": "could not be written: the disk is full",
+    "locked": "is locked by another program",
+    "io": "could not be read or written (I/O error)",
+    "newer": "was written by a newer version of reasoning-viewer",
+    "other": "could not be used",
+}
 
 
 class StoreError(Exception):
-    """A problem with the database file itself (e.g. written by a newer version of the program)."""
+    """A problem with the history file itself, typed by `kind` and naming the file (`path`).
+
+    `kind` is one of `readonly`, `not_a_database`, `corrupt`, `full`, `locked`, `io`, `newer`, `other`;
+    the UI branches on it, the message is one line fit to show a person. Raised by every Store method in
+    place of a raw `sqlite3` error for these faults (program errors such as a bad SQL statement stay
+    `sqlite3` errors). Source of the kinds: issue 11, items 5-7.
+    """
+
+    def __init__(self, message: str, *, kind: StoreProblem = "other", path: str | Path | None = None) -> None:
+        super().__init__(message)
+        self.kind: StoreProblem = kind
+        self.path = None if path is None else str(path)
+
+    @classmethod
+    def from_sqlite(cls, exc: sqlite3.Error, path: str | Path) -> StoreError | None:
+        """The typed error for a SQLite failure that is a fault of the file or disk; None for other errors."""
+        kind = problem_kind(exc)
+        if kind is None:
+            return None
+        return cls(f"The history file {path} {_PROBLEM_TEXT[kind]} ({exc}).", kind=kind, path=path)
+
+
+def problem_kind(exc: BaseException) -> StoreProblem | None:
+    """Which file fault a `sqlite3` exception reports, or None if it is not one (e.g. an SQL mistake)."""
+    if not isinstance(exc, sqlite3.Error):
+        return None
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int) and (code & 0xFF) in _CODE_KINDS:
+        return _CODE_KINDS[code & 0xFF]
+    text = str(exc).lower()
+    for needle, kind in _MESSAGE_KINDS:
+        if needle in text:
+            return kind
+    return None
 
 
 class UnknownConversation(KeyError):
@@ -158,26 +225,13 @@ def default_db_path(platform: str | None = None, env: Mapping[str, str] | None =
 
 
 def scrub_secrets(value: Any) -> Any:
-    """Return a copy of `value` without anything that looks like a credential.
+    """Return a copy of `value` without anything that looks like a credential (`viewer.redact.redact_value`).
 
     Defensive: nothing should put a key into `request_params` or a setting, but if some code path ever does
     (say, a header dict copied wholesale), the key must still not end up in a file that people back up,
-    sync and attach to bug reports. Drops dict entries whose key is api_key / Authorization / ... at any
-    depth, and strings that are bearer credentials.
+    sync and attach to bug reports.
     """
-    if isinstance(value, Mapping):
-        return {
-            k: scrub_secrets(v)
-            for k, v in value.items()
-            if not (isinstance(k, str) and re.sub(r"[\s_-]", "", k.lower()) in _SECRET_KEYS) and not _is_bearer(v)
-        }
-    if isinstance(value, (list, tuple)):
-        return [scrub_secrets(v) for v in value if not _is_bearer(v)]
-    return value
-
-
-def _is_bearer(value: Any) -> bool:
-    return isinstance(value, str) and value[:7].lower() == "bearer "
+    return redact_value(value)
 
 
 def derive_title(text: str) -> str:
@@ -255,6 +309,26 @@ def _parse_dt(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+def _first_readable(conn: sqlite3.Connection, queries: list[str], params: tuple[Any, ...]) -> Any:
+    """The first row of the first query that can be run on a damaged file (None if none can)."""
+    for sql in queries:
+        try:
+            return conn.execute(sql, params).fetchone()
+        except sqlite3.DatabaseError:
+            continue
+    return None
+
+
+def _all_readable(conn: sqlite3.Connection, queries: list[str], params: tuple[Any, ...]) -> list[Any]:
+    """All rows of the first query that can be run to the end on a damaged file ([] if none can)."""
+    for sql in queries:
+        try:
+            return conn.execute(sql, params).fetchall()
+        except sqlite3.DatabaseError:
+            continue
+    return []
+
+
 def _split_sql(script: str) -> Iterator[str]:
     """Split a migration script into single statements (sqlite3's execute() runs only one).
 
@@ -282,8 +356,21 @@ def _load_turn(turn_json: str, reasoning: str, answer: str) -> AssistantTurn:
 
 
 def _turn_json(turn: AssistantTurn) -> str:
-    clean = turn.model_copy(update={"request_params": scrub_secrets(turn.request_params)})
-    return clean.model_dump_json()
+    """The turn as stored: request parameters and the error's text (server text) scrubbed of secrets."""
+    update: dict[str, Any] = {"request_params": scrub_secrets(turn.request_params)}
+    if turn.error is not None:
+        update["error"] = redact_error(turn.error)
+    return turn.model_copy(update=update).model_dump_json()
+
+
+def redact_error(error: ErrorInfo) -> ErrorInfo:
+    """`error` with its message and the server's text scrubbed of secrets (`viewer.redact.redact_text`)."""
+    return error.model_copy(
+        update={
+            "message": redact_text(error.message),
+            "server_message": redact_text(error.server_message) if error.server_message else error.server_message,
+        }
+    )
 
 
 class Store:
@@ -296,25 +383,157 @@ class Store:
     WAL to read while this one writes.
     """
 
-    def __init__(self, path: str | Path | None = None, *, timeout_s: float = 10.0) -> None:
+    def __init__(self, path: str | Path | None = None, *, timeout_s: float = 10.0, read_only: bool = False) -> None:
+        """Open (creating if needed) the history file at `path`.
+
+        Never fails because of the file itself: a read-only, garbage or damaged file (or `read_only=True`)
+        sets `problem` (a `StoreError`) and the Store works on an in-memory copy of whatever could be read,
+        so old chats stay readable and new ones work until the app stops, while the file is not written
+        again. `start_fresh` then moves a damaged file aside and starts a new one. A file from a newer
+        version still raises `StoreError` (kind `newer`).
+        """
         self.path = default_db_path() if path is None else Path(path)
-        if str(self.path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.problem: StoreError | None = None
+        self._timeout = timeout_s
         self._lock = threading.RLock()
         self._last_ts: datetime | None = None
+        if not read_only and self.path.is_file() and not os.access(self.path, os.W_OK):
+            read_only = True  # chmod'ed or on a read-only mount: say so now, not with a traceback on send
+        if read_only:
+            self._degrade(StoreError(f"The history file {self.path} is read-only.", kind="readonly", path=self.path))
+            return
+        try:
+            if str(self.path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+            self._degrade(
+                StoreError(f"The history file {self.path} can't be created ({why}).", kind="io", path=self.path)
+            )
+            return
+        try:
+            self._conn = self._open_file()
+        except sqlite3.Error as exc:
+            err = StoreError.from_sqlite(exc, self.path)
+            if err is None or err.kind in ("full", "locked"):
+                raise err or exc from exc
+            self._degrade(err)
+
+    def _open_file(self) -> sqlite3.Connection:
         # isolation_level=None: no implicit BEGINs; transactions are explicit so that their extent is visible.
-        self._conn = sqlite3.connect(str(self.path), timeout=timeout_s, check_same_thread=False, isolation_level=None)
+        self._conn = sqlite3.connect(
+            str(self.path), timeout=self._timeout, check_same_thread=False, isolation_level=None
+        )
         try:
             self._conn.execute("PRAGMA journal_mode=WAL")
             # NORMAL is the recommended pairing with WAL: never corrupts, may lose the last commit on power
             # loss, and keeps the every-few-seconds save during streaming from fsyncing each time.
             self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute("PRAGMA foreign_keys=ON")
-            self._conn.create_function("rv_contains", 2, _contains, deterministic=True)
-            self._migrate()
+            self._setup(self._conn)
         except BaseException:
             self._conn.close()
             raise
+        return self._conn
+
+    def _setup(self, conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.create_function("rv_contains", 2, _contains, deterministic=True)
+        self._migrate()
+
+    # -- faults of the file -------------------------------------------------------------------------------
+
+    def _degrade(self, err: StoreError) -> None:
+        """Switch to an in-memory copy of what the file holds; the file is never written from here on.
+
+        The copy is SQLite's backup of the file's pages (damaged pages included, so reading them fails the
+        same way and is salvaged row by row), read through a read-only connection. A file that is not a
+        database gives an empty history. Costs one read of the file and its size in memory.
+        """
+        with self._lock:
+            self.problem = err
+            old = getattr(self, "_conn", None)
+            if old is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    old.close()
+            mem = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+            if err.kind != "not_a_database" and str(self.path) != ":memory:":
+                self._copy_readable(mem)
+            self._conn = mem
+            try:
+                self._setup(mem)
+            except sqlite3.Error:  # the copied schema itself is unreadable: start from an empty history
+                mem.close()
+                self._conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+                self._setup(self._conn)
+
+    def _copy_readable(self, target: sqlite3.Connection) -> None:
+        base = self.path.resolve().as_uri()
+        # mode=ro reads the WAL too; immutable=1 works where the WAL index can't be created (read-only dir).
+        for params in ("?mode=ro", "?immutable=1"):
+            try:
+                source = sqlite3.connect(base + params, uri=True, timeout=self._timeout, check_same_thread=False)
+            except sqlite3.Error:
+                continue
+            try:
+                source.backup(target)
+                return
+            except sqlite3.Error:
+                continue
+            finally:
+                source.close()
+
+    def _fault(self, exc: sqlite3.Error) -> StoreError | None:
+        """The typed error for `exc`; a damaged or read-only file also switches the Store to its in-memory copy."""
+        err = StoreError.from_sqlite(exc, self.path)
+        if err is not None and err.kind in ("corrupt", "not_a_database", "readonly") and self.problem is None:
+            self._degrade(err)
+        return err
+
+    @property
+    def saves_to_file(self) -> bool:
+        """False when new chats are kept in memory only (see `problem`)."""
+        return self.problem is None
+
+    def start_fresh(self) -> Path:
+        """Move the damaged (or unreadable) file aside, untouched, and start a new one holding what was readable.
+
+        Returns where the old file now is (`<name>.damaged-<UTC time>`, its -wal/-shm beside it). Every chat
+        that can still be read (from the file, and those made since in memory) is copied into the new file.
+        Raises `StoreError` if the file can't be moved (e.g. a read-only folder).
+        """
+        with self._lock:
+            if self.problem is None or str(self.path) == ":memory:":
+                raise StoreError("The history file is fine; there is nothing to start afresh.", path=self.path)
+            readable: list[Conversation] = []
+            for summary in self.list_conversations(limit=1_000_000):
+                with contextlib.suppress(StoreError):
+                    conv = self.get_conversation(summary.id)
+                    if conv is not None:
+                        readable.append(conv)
+            stamp = utc_now().strftime("%Y%m%d-%H%M%S")
+            aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
+            try:
+                if self.path.exists():
+                    os.replace(self.path, aside)
+                    for suffix in ("-wal", "-shm"):
+                        extra = Path(str(self.path) + suffix)
+                        if extra.exists():
+                            os.replace(extra, Path(str(aside) + suffix))
+            except OSError as exc:
+                raise StoreError(
+                    f"Could not move {self.path} aside ({exc.strerror or exc}).", kind="io", path=self.path
+                ) from exc
+            self._conn.close()
+            self.problem = None
+            try:
+                self._conn = self._open_file()
+            except sqlite3.Error as exc:
+                err = StoreError.from_sqlite(exc, self.path)
+                self._degrade(err or StoreError(str(exc), path=self.path))
+                raise (err or exc) from exc
+            for conv in readable:
+                self.import_conversation(conv)
+            return aside
 
     # -- plumbing -----------------------------------------------------------------------------------------
 
@@ -346,7 +565,9 @@ class Store:
         if current > versions[-1]:
             raise StoreError(
                 f"{self.path} has schema version {current}, newer than this program understands "
-                f"({versions[-1]}); upgrade reasoning-viewer or use another database file"
+                f"({versions[-1]}); upgrade reasoning-viewer or use another database file",
+                kind="newer",
+                path=self.path,
             )
         for version, sql in MIGRATIONS:
             if version <= current:
@@ -363,27 +584,49 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction. IMMEDIATE takes the write lock up front, so no upgrade deadlock later."""
+        """One write transaction. IMMEDIATE takes the write lock up front, so no upgrade deadlock later.
+
+        File faults (full, locked, read-only, damaged) come out as `StoreError`, see `_fault`.
+        """
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self._conn
-            except BaseException:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                except BaseException:
+                    if self._conn.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
                 if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+                    with contextlib.suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
+                err = self._fault(exc)
+                if err is None:
+                    raise
+                raise err from exc
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        """A read transaction, so several SELECTs see one consistent snapshot."""
+        """A read transaction, so several SELECTs see one consistent snapshot. File faults → `StoreError`."""
         with self._lock:
-            self._conn.execute("BEGIN")
             try:
-                yield self._conn
-            finally:
+                self._conn.execute("BEGIN")
+                try:
+                    yield self._conn
+                finally:
+                    if self._conn.in_transaction:
+                        self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
                 if self._conn.in_transaction:
-                    self._conn.execute("COMMIT")
+                    with contextlib.suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
+                err = self._fault(exc)
+                if err is None:
+                    raise
+                raise err from exc
 
     def _now(self) -> datetime:
         """UTC now, strictly increasing within this Store.
@@ -441,6 +684,70 @@ class Store:
         )
 
     def get_conversation(self, conv_id: str) -> Conversation | None:
+        """The conversation with its messages, or None. In a damaged file, the messages that can be read."""
+        try:
+            return self._get_conversation(conv_id)
+        except StoreError as exc:
+            if exc.kind != "corrupt":
+                raise
+            return self._salvage_conversation(conv_id)
+
+    def _salvage_conversation(self, conv_id: str) -> Conversation | None:
+        """Read a conversation row by row, skipping rows on damaged pages (raises StoreError if none is left)."""
+        with self._lock:
+            conn = self._conn
+            row = _first_readable(
+                conn,
+                [
+                    "SELECT id, title, created_at, updated_at, endpoint, model, system_prompt"
+                    " FROM conversations WHERE id = ?",
+                    "SELECT id, title, created_at, updated_at, endpoint, model, system_prompt"
+                    " FROM conversations NOT INDEXED WHERE id = ?",
+                ],
+                (conv_id,),
+            )
+            if row is None:
+                return None
+            # The primary-key index lists the rows without touching the table's pages.
+            rowids = _all_readable(
+                conn,
+                [
+                    "SELECT rowid FROM messages INDEXED BY sqlite_autoindex_messages_1 WHERE conversation_id = ?",
+                    "SELECT rowid FROM messages NOT INDEXED WHERE conversation_id = ?",
+                ],
+                (conv_id,),
+            )
+            messages: list[tuple[int, Message]] = []
+            for (rowid,) in rowids:
+                try:
+                    got = conn.execute(
+                        "SELECT id, role, content, turn_json, created_at, position FROM messages WHERE rowid = ?",
+                        (rowid,),
+                    ).fetchone()
+                    if got is None:
+                        continue
+                    mid, role, content, turn_json, created, position = got
+                    turn = AssistantTurn.model_validate_json(turn_json) if turn_json is not None else None
+                    messages.append(
+                        (
+                            position,
+                            Message(id=mid, role=role, content=content, turn=turn, created_at=_parse_dt(created)),
+                        )
+                    )
+                except (sqlite3.DatabaseError, ValueError):
+                    continue  # a row on a damaged page
+        return Conversation(
+            id=row[0],
+            title=row[1],
+            created_at=_parse_dt(row[2]),
+            updated_at=_parse_dt(row[3]),
+            endpoint=row[4],
+            model=row[5],
+            system_prompt=row[6],
+            messages=[m for _, m in sorted(messages, key=lambda pm: pm[0])],
+        )
+
+    def _get_conversation(self, conv_id: str) -> Conversation | None:
         with self._read() as conn:
             row = conn.execute(
                 "SELECT id, title, created_at, updated_at, endpoint, model, system_prompt"
@@ -476,7 +783,30 @@ class Store:
         )
 
     def list_conversations(self, limit: int = 200) -> list[ConversationSummary]:
-        """Newest activity first (ties, which `_now` prevents within one Store, go to the later-created)."""
+        """Newest activity first (ties, which `_now` prevents within one Store, go to the later-created).
+
+        In a damaged file: the conversations whose rows can be read (message counts then show as 0).
+        """
+        try:
+            return self._list_conversations(limit)
+        except StoreError as exc:
+            if exc.kind != "corrupt":
+                raise
+        with self._lock:
+            rows = _all_readable(self._conn, ["SELECT id, title, updated_at, rowid FROM conversations NOT INDEXED"], ())
+            if not rows:
+                rows = []
+                top = _first_readable(self._conn, ["SELECT MAX(rowid) FROM conversations"], ()) or (0,)
+                for rowid in range(1, min(int(top[0] or 0), 100_000) + 1):
+                    got = _first_readable(
+                        self._conn, ["SELECT id, title, updated_at, rowid FROM conversations WHERE rowid = ?"], (rowid,)
+                    )
+                    if got is not None:
+                        rows.append(got)
+        ordered = sorted(rows, key=lambda r: (r[2], r[3]), reverse=True)[:limit]
+        return [ConversationSummary(r[0], r[1], _parse_dt(r[2]), 0) for r in ordered]
+
+    def _list_conversations(self, limit: int) -> list[ConversationSummary]:
         with self._read() as conn:
             rows = conn.execute(
                 "SELECT c.id, c.title, c.updated_at,"
@@ -564,10 +894,16 @@ class Store:
         """
         turn_json = _turn_json(turn)
         with self._lock:
-            cur = self._conn.execute(
-                "UPDATE messages SET turn_json = ?, reasoning = ?, answer = ? WHERE conversation_id = ? AND id = ?",
-                (turn_json, turn.reasoning, turn.answer, conv_id, message_id),
-            )
+            try:
+                cur = self._conn.execute(
+                    "UPDATE messages SET turn_json = ?, reasoning = ?, answer = ? WHERE conversation_id = ? AND id = ?",
+                    (turn_json, turn.reasoning, turn.answer, conv_id, message_id),
+                )
+            except sqlite3.Error as exc:
+                err = self._fault(exc)
+                if err is None:
+                    raise
+                raise err from exc
             if cur.rowcount == 0:
                 self.add_message(conv_id, Message(id=message_id, role="assistant", turn=turn))
 
@@ -586,16 +922,23 @@ class Store:
         texts are not stored in the JSON: `get_conversation` reads them from the text columns).
 
         One UPDATE, so each periodic save costs the new text, not the whole trace. Raises
-        `UnknownConversation` if the message row does not exist (e.g. the conversation was deleted).
+        `UnknownConversation` if the message row does not exist (e.g. the conversation was deleted), and
+        `StoreError` (kind `full`, `locked`, …) when the file refuses the write.
         """
         light = meta.model_copy(update={"reasoning": "", "answer": "", "raw": ""})
         with self._lock:
-            cur = self._conn.execute(
-                "UPDATE messages SET turn_json = ?, reasoning = reasoning || ?,"
-                " answer = CASE WHEN ? THEN ? ELSE answer || ? END"
-                " WHERE conversation_id = ? AND id = ?",
-                (_turn_json(light), reasoning_add, answer_reset, answer_add, answer_add, conv_id, message_id),
-            )
+            try:
+                cur = self._conn.execute(
+                    "UPDATE messages SET turn_json = ?, reasoning = reasoning || ?,"
+                    " answer = CASE WHEN ? THEN ? ELSE answer || ? END"
+                    " WHERE conversation_id = ? AND id = ?",
+                    (_turn_json(light), reasoning_add, answer_reset, answer_add, answer_add, conv_id, message_id),
+                )
+            except sqlite3.Error as exc:
+                err = self._fault(exc)
+                if err is None:
+                    raise
+                raise err from exc
             if cur.rowcount == 0:
                 raise UnknownConversation(conv_id)
 

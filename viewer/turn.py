@@ -30,6 +30,7 @@ from viewer.labels import tokens_per_second
 from viewer.models import AssistantTurn, Timings, Usage
 from viewer.outline import OutlineBuilder, ReasoningStats, Step
 from viewer.reasoning import ReasoningSplitter, SplitEvent
+from viewer.redact import redact_value
 from viewer.titler import Titler
 
 __all__ = ["TurnOptions", "TurnRecorder", "run_turn", "safe_params", "tokens_per_second"]
@@ -374,31 +375,16 @@ def _deltas(stream: Iterable[Delta], stop: threading.Event | None) -> Iterable[D
         yield delta
 
 
-# Parts of parameter names that mark credentials; "token" alone is not one of them (max_tokens is fine).
-_SECRET_WORDS = ("api_key", "apikey", "secret", "password", "auth", "access_token", "bearer", "cookie", "header")
-
-
 def _count(value: object) -> int | None:
     """A token count as servers should send it; anything else (a string, a float, a bool) is dropped."""
     return value if type(value) is int and value >= 0 else None
 
 
-def _secret_name(name: object) -> bool:
-    text = str(name).lower().replace("-", "_")
-    return any(word in text for word in _SECRET_WORDS)
-
-
 def safe_params(request: dict) -> dict:
     """The request as it is worth remembering: without messages (stored separately) or anything secret.
 
-    Extra request JSON is free-form, so anything whose name smells of a credential is dropped, at any depth.
+    Extra request JSON is free-form, so credentials are dropped at any depth by the one rule set for
+    secrets, `viewer.redact.redact_value`.
     """
-
-    def clean(value: object) -> object:
-        if isinstance(value, dict):
-            return {k: clean(v) for k, v in value.items() if not _secret_name(k)}
-        if isinstance(value, list):
-            return [clean(v) for v in value]
-        return value
-
-    return clean({k: v for k, v in request.items() if k not in {"messages", "stream"}})  # type: ignore[return-value]
+    cleaned: dict = redact_value({k: v for k, v in request.items() if k not in {"messages", "stream"}})
+    return cleaned

@@ -11,9 +11,9 @@ import streamlit as st
 
 from viewer.models import Conversation
 from viewer.replies import Reply, ReplyService
-from viewer.store import Store
+from viewer.store import Store, StoreError
 from viewer.ui import chat, sidebar
-from viewer.ui.context import get_bootstrap, get_service, get_store
+from viewer.ui.context import get_bootstrap, get_service, get_store, store_problem_banner
 from viewer.ui.settings import Settings
 from viewer.ui.style import REASONING_STYLE
 
@@ -64,6 +64,7 @@ def main() -> None:
     st.set_page_config(page_title="reasoning-viewer", page_icon="💭", layout="centered")
     st.html(REASONING_STYLE)
     store, service, boot = get_store(), get_service(), get_bootstrap()
+    store_problem_banner(store)  # read-only, damaged or unreadable history file: one banner, never a traceback
     conv = _current_conversation(store)
     with st.sidebar:
         st.title("reasoning-viewer")
@@ -99,4 +100,7 @@ def main() -> None:
         chat.watch_live(live)
 
 
-main()
+try:
+    main()
+except StoreError as exc:  # a fault of the history file met mid-run (e.g. disk full on send)
+    store_problem_banner(get_store(), exc)

@@ -17,7 +17,8 @@ from viewer.discovery import find_local_servers
 from viewer.models import EndpointProfile
 from viewer.replay import ReplayServer
 from viewer.replies import ReplyService
-from viewer.store import Store
+from viewer.safe_markdown import escape_markdown
+from viewer.store import Store, StoreError
 
 PROFILES_KEY = "profiles"
 
@@ -99,3 +100,38 @@ def all_profiles(store: Store, boot: Bootstrap) -> list[EndpointProfile]:
     """Bootstrap endpoints first (they answered just now), then the user's saved ones."""
     seen = {p.name for p in boot.profiles}
     return list(boot.profiles) + [p for p in saved_profiles(store) if p.name not in seen]
+
+
+_WHAT_WORKS = {
+    "readonly": "Old chats can be read; new chats and replies are kept only until the app stops (not saved).",
+    "not_a_database": "Nothing in it can be read. New chats are kept only until the app stops (not saved).",
+    "corrupt": "Chats that can still be read are shown; new chats are kept only until the app stops (not saved).",
+    "full": "What is on screen stays, but nothing new is saved: copy or export it now. Saving resumes when there "
+    "is space again.",
+    "locked": "Saving is delayed until the other program lets go of the file.",
+    "io": "New chats are kept only until the app stops (not saved).",
+}
+
+
+def store_problem_banner(store: Store, error: StoreError | None = None) -> None:
+    """One banner naming the history file, what is wrong and what still works (issue 11, item 5).
+
+    For a damaged or unreadable file, a button starts a fresh file; the old one is kept untouched beside it.
+    """
+    problem = error or store.problem
+    moved = st.session_state.get("_store_moved_to")
+    if moved and store.problem is None and error is None:
+        st.info(escape_markdown(f"Started a fresh history file; the damaged one is kept as {moved}."))
+    if problem is None:
+        return
+    works = _WHAT_WORKS.get(problem.kind, "")
+    st.error(escape_markdown(f"{problem} {works}"), icon=":material/database:")
+    damaged = store.problem is not None and store.problem.kind in ("not_a_database", "corrupt")
+    if damaged and st.button("Start a fresh history file (keep the damaged one beside it)", key="store_start_fresh"):
+        try:
+            aside = store.start_fresh()
+        except StoreError as exc:
+            st.error(escape_markdown(str(exc)))
+        else:
+            st.session_state["_store_moved_to"] = str(aside)
+            st.rerun()

@@ -12,7 +12,8 @@ from viewer.export import ViewerImportError, from_json, to_html, to_json, to_mar
 from viewer.models import Conversation, EndpointProfile
 from viewer.replies import ReplyService
 from viewer.request_builder import REASONING_EFFORTS
-from viewer.store import Store
+from viewer.safe_markdown import escape_markdown
+from viewer.store import Store, StoreError
 from viewer.titler import TitlerSettings
 from viewer.ui.context import Bootstrap, all_profiles, save_profiles, saved_profiles
 from viewer.ui.settings import SESSION_KEYS
@@ -43,7 +44,7 @@ def endpoint_section(store: Store, boot: Bootstrap) -> tuple[EndpointProfile, st
         st.session_state["profile_name"] = st.session_state.pop("_select_profile")
     choice = st.selectbox("Endpoint", names, key="profile_name")
     profile = next(p for p in profiles if p.name == choice)
-    st.caption(profile.base_url)
+    st.caption(escape_markdown(profile.base_url))
     model = _model_picker(profile)
     with st.expander("Manage endpoints"):
         _profile_editor(store, profile)
@@ -79,7 +80,7 @@ def _model_picker(profile: EndpointProfile) -> str | None:
             cache[profile.base_url] = ([], exc.message)
     models, error = cache[profile.base_url]
     if error:
-        st.warning(f"Could not list models: {error}")
+        st.warning(escape_markdown(f"Could not list models: {error}"))
     options = list(models)
     if profile.default_model and profile.default_model not in options:
         options.insert(0, profile.default_model)
@@ -112,7 +113,7 @@ def _profile_editor(store: Store, current: EndpointProfile) -> None:
             if not name.strip() or not base_url.strip():
                 st.error("An endpoint needs a name and a base URL.")
             elif (problem := _url_problem(base_url)) is not None:
-                st.error(problem)
+                st.error(escape_markdown(problem))
             elif not KEY_ENV_NAME.fullmatch(key_env.strip()):
                 st.error(
                     "The API key variable must be a name like OPENAI_API_KEY or HF_TOKEN "
@@ -123,7 +124,7 @@ def _profile_editor(store: Store, current: EndpointProfile) -> None:
                 save_profiles(store, [p for p in saved if p.name != new.name] + [new])
                 st.session_state["_select_profile"] = new.name
                 st.rerun()
-    if any(p.name == current.name for p in saved) and st.button(f"Delete endpoint '{current.name}'"):
+    if any(p.name == current.name for p in saved) and st.button(escape_markdown(f"Delete endpoint '{current.name}'")):
         save_profiles(store, [p for p in saved if p.name != current.name])
         st.session_state.pop("profile_name", None)
         st.rerun()
@@ -216,12 +217,16 @@ def conversations_section(store: Store, service: ReplyService, current: Conversa
     st.button("New chat", icon=":material/add:", use_container_width=True, on_click=open_conversation, args=(None,))
     query = st.text_input("Search", key="search", placeholder="prompts, answers, reasoning")
     if query.strip():
-        hits = store.search(query.strip())
+        try:
+            hits = store.search(query.strip())
+        except StoreError as exc:
+            st.caption(escape_markdown(f"Search is unavailable: {exc}"))
+            hits = []
         if not hits:
             st.caption("No matches.")
         for hit in hits[:20]:
             st.button(
-                f"{hit.title} · {hit.field}: {hit.snippet[:60]}",
+                escape_markdown(f"{hit.title} · {hit.field}: {hit.snippet[:60]}"),
                 key=f"hit-{hit.conversation_id}-{hit.message_id}-{hit.field}",
                 on_click=open_conversation,
                 args=(hit.conversation_id,),
@@ -236,7 +241,7 @@ def conversations_section(store: Store, service: ReplyService, current: Conversa
         if summary.id == current_id:
             label = f"▸ {label}"
         st.button(
-            label,
+            escape_markdown(label),
             key=f"conv-{summary.id}",
             use_container_width=True,
             on_click=open_conversation,
@@ -273,7 +278,7 @@ def _import(store: Store) -> None:
             try:
                 conv = from_json(upload.getvalue().decode("utf-8", errors="replace"))
             except ViewerImportError as exc:
-                st.error(str(exc))
+                st.error(escape_markdown(str(exc)))
                 return
             imported = store.import_conversation(conv)
             open_conversation(imported.id)
