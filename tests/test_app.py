@@ -333,7 +333,7 @@ def test_reply_cut_by_budget_offers_retry_with_twice_the_tokens(server: ReplaySe
     run(at)
     [bubble] = assistant_bubbles(at)
     warnings = texts(bubble.warning)
-    assert any("max_tokens=20" in w and "still thinking" in w for w in warnings), warnings
+    assert any("max\\_tokens=20" in w and "still thinking" in w for w in warnings), warnings  # escaped Markdown
     [section] = thought_expanders(at)
     assert section.label.startswith("Token budget ran out after ")
 

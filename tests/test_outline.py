@@ -436,11 +436,9 @@ def test_exports_list_the_steps_above_the_reasoning():
     assert turn is not None
     md = to_markdown(conv)
     body = md[md.index("<details>") :]
-    assert body.index("1. Okay, so the user wants 17 × 23\\.") < body.index("2. Rechecking seventeen times three")
+    assert body.index("1. Okay, so the user wants 17 × 23.") < body.index("2. Rechecking seventeen times three")
     assert body.index("2. Rechecking") < body.index("Okay, so the user wants 17 × 23. Let me break it up.")
-    assert "6. But \\!\\[pic\\]\\(http://evil\\.example/x\\.png\\) \\<b\\>bold\\</b\\>\\." in md.replace(
-        "http\\:", "http:"
-    )
+    assert "6. But \\!\\[pic\\](http://evil.example/x.png) \\<b\\>bold\\</b\\>." in md  # a title stays text
     assert "![pic]" not in md.split("</details>")[0].split("**Steps**")[1].split("\n\n")[1]
     page = to_html(conv)
     outline_html = page[page.index('<ol class="outline">') : page.index("</ol>")]

@@ -71,7 +71,7 @@ def test_opened_section_shows_the_outline_by_default_and_each_step_opens_onto_it
     outer = at.expander[0]
     steps = [e for e in at.expander if e.label != outer.label]
     assert [e.label for e in steps] == [step_label(i, s.title) for i, s in enumerate(turn.outline, 1)]
-    assert steps[1].label == "2\\. Wait, I should double\\-check that\\."
+    assert steps[1].label == "2\\. Wait, I should double-check that."
     assert not at.markdown or all(m.value == "391" for m in at.markdown)  # no step text until a step is opened
     _open(at, f"step-{msg.id}-{turn.outline[1].start}")
     texts = [m.value for m in at.markdown if m.value != "391"]
@@ -109,7 +109,7 @@ def test_titles_are_escaped_and_model_titles_and_note_are_shown():
     _open(at, f"think-{msg.id}")
     labels = [e.label for e in at.expander[1:]]
     assert labels[0] == "1\\. " + escape_label(turn.outline[0].title)
-    assert not re.search(r"(?<!\\)[!\[\]()<>*:]", labels[0])  # every Markdown/HTML character is escaped
+    assert not re.search(r"(?<!\\)[!\[\]<>*]", labels[0])  # every Markdown/HTML character is escaped
     assert labels[1] == "2\\. Rechecking the sum"
     assert "Model titles unavailable: the titler timed out." in [c.value for c in at.caption]
 
@@ -118,7 +118,7 @@ def test_label_helpers():
     assert folded_label("Thought for 3 seconds", 1) == "Thought for 3 seconds"
     assert folded_label("Thought for 3 seconds", 9) == "Thought for 3 seconds · 9 steps"
     assert step_label(4, "a*b", current=True) == "4\\. a\\*b …"
-    assert escape_label("x\n[y](z)") == "x \\[y\\]\\(z\\)"
+    assert escape_label("x\n[y](z)") == "x \\[y\\](z)"  # no link without its brackets
     assert thinking_label(12.7, 4) == "Thinking… 12s · 4 steps"
     assert thinking_label(3, 1) == "Thinking… 3s · 1 step" and thinking_label(None, 0) == "Thinking… 0s"
 

@@ -221,7 +221,7 @@ def test_budget_cut_warns_and_offers_twice_the_budget(params: dict, shown: str, 
     assert turn.reasoning_cut_by_budget
     at, _ = render(turn)
     [warning] = values(at.warning)
-    assert f"max_tokens={shown}" in warning
+    assert f"max\\_tokens={shown}" in warning  # escaped Markdown: shows as max_tokens
     assert at.expander[0].label == "Token budget ran out after 2 s of thinking"
     assert labels(at) == ["Regenerate", f"Retry with {offered} tokens"]
 

@@ -243,7 +243,7 @@ def _serve_demo(args: argparse.Namespace) -> int:
 
 # -- the app ----------------------------------------------------------------------------
 
-_LOCAL_NAMES = ("localhost", "127.0.0.1", "::1")
+_LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 _ALL_INTERFACES = ("0.0.0.0", "::", "")
 
 
@@ -255,7 +255,7 @@ def allowed_hosts(bind: str) -> list[str]:
     bound name; binding all interfaces (0.0.0.0 / ::) adds this machine's host name and addresses, the
     names people use to reach it from the network (issue 11, "DNS rebinding").
     """
-    hosts = list(_LOCAL_NAMES)
+    hosts = list(_LOOPBACK_NAMES)
     bind = bind.strip().strip("[]")
     if bind in _ALL_INTERFACES:
         import contextlib

@@ -267,16 +267,6 @@ def shorten(text: str, limit: int = TITLE_MAX_CHARS) -> str:
     return text[:cut].rstrip(" ,;:") + "…"
 
 
-_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:=^&])")
-
-
-def escape_markdown(text: str) -> str:
-    """`text` on one line with every Markdown-significant ASCII character backslash-escaped.
-
-    For model-written titles shown where Markdown is rendered (widget labels, exported lists): they show
-    as the characters the model wrote and can neither fetch an image, nor add a link, nor open an HTML tag.
-    """
-    return _MARKDOWN_SPECIALS.sub(r"\\\1", " ".join(text.split()))
 
 
 def _clean(text: str) -> str:

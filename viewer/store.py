@@ -120,6 +120,7 @@ _MESSAGE_KINDS: tuple[tuple[str, StoreProblem], ...] = (
     ("readonly database", "readonly"),
     ("read-only", "readonly"),
     ("disk image is malformed", "corrupt"),
+    ("could not decode to utf-8", "corrupt"),  # a text column whose bytes were damaged
     ("database or disk is full", "full"),
     ("file is not a database", "not_a_database"),
     ("disk i/o error", "io"),
@@ -283,9 +284,10 @@ def _step_title_search(cond: Callable[[str], str]) -> str:
     Turns stored before outlines existed have none in their JSON; their heuristic titles are sentences of
     the reasoning, which the reasoning part of the search already covers.
     """
+    doc = "CASE WHEN json_valid(m.turn_json) THEN m.turn_json ELSE '{}' END"  # a damaged row matches nothing
     titles = (
-        "SELECT json_extract(o.value, '$.title') AS t FROM json_each(m.turn_json, '$.outline') o"
-        " UNION ALL SELECT s.value AS t FROM json_each(m.turn_json, '$.step_titles') s"
+        f"SELECT json_extract(o.value, '$.title') AS t FROM json_each({doc}, '$.outline') o"
+        f" UNION ALL SELECT s.value AS t FROM json_each({doc}, '$.step_titles') s"
     )
     return (
         "SELECT cid, title, mid, 'step' AS field, 2 AS rank, text, upd, crow, pos FROM ("

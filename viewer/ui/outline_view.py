@@ -16,7 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 import streamlit as st
 
 from viewer.models import AssistantTurn
-from viewer.outline import Step, escape_markdown, step_text
+from viewer.outline import Step, step_text
+from viewer.safe_markdown import escape_markdown
 
 VIEWS = ("Outline", "Full text")
 PREFERENCE_KEY = "reasoning-view"
@@ -36,7 +37,7 @@ KIND_ICONS: dict[str, str] = {
 
 def escape_label(text: str) -> str:
     """A title made safe for a widget label: labels render Markdown (bold, links, images, ``:color[…]``),
-    so every Markdown-significant character is escaped (`viewer.outline.escape_markdown`)."""
+    so every Markdown-significant character is escaped (`viewer.safe_markdown.escape_markdown`)."""
     return escape_markdown(text)
 
 
