@@ -267,8 +267,6 @@ def shorten(text: str, limit: int = TITLE_MAX_CHARS) -> str:
     return text[:cut].rstrip(" ,;:") + "…"
 
 
-
-
 def _clean(text: str) -> str:
     return _EMPHASIS.sub("", text)
 
