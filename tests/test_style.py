@@ -1,4 +1,4 @@
-"""The code base stays `ruff` clean (lint and format), checked where CI runs the tests."""
+"""The code base stays `ruff` clean (lint and format) and `mypy` clean, checked where CI runs the tests."""
 
 from __future__ import annotations
 
@@ -21,4 +21,12 @@ def test_ruff_check_is_clean():
 
 def test_ruff_format_is_clean():
     result = _ruff("format", "--check", "--no-cache")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_is_clean():
+    """`mypy` with the settings in pyproject.toml ([tool.mypy]: the `viewer` package)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--no-error-summary"], cwd=ROOT, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr

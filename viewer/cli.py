@@ -61,7 +61,7 @@ def _reader_went_away() -> int:
 class _NoKeyOnCommandLine(argparse.Action):
     """Keys typed on a command line end up in shell history and `ps`: refuse them with a way out."""
 
-    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[override]
+    def __call__(self, parser, namespace, values, option_string=None):
         parser.error(
             f"{option_string} is not accepted: API keys are read from an environment variable. "
             "Export the key (e.g. OPENAI_API_KEY=...) and pass --api-key-env NAME if it is not OPENAI_API_KEY."
@@ -392,19 +392,19 @@ def _port_problem(host: str, port: int) -> str | None:
     except socket.gaierror as exc:
         return f"cannot use --host {host}: {exc.strerror}"
     for family, _, _, _, address in infos:
-        exc = _can_bind(family, address)
-        if exc is None:
+        failure = _can_bind(family, address)
+        if failure is None:
             continue
-        if exc.errno == errno.EADDRINUSE:
+        if failure.errno == errno.EADDRINUSE:
             spare = next((p for p in range(port + 1, min(port + 50, 65536)) if not _can_bind(family, (host, p))), None)
             other = f", e.g. --port {spare}" if spare else ""
             return (
                 f"port {port} on {host} is already in use (another app, or an earlier reasoning-viewer); "
                 f"pass --port N to use another{other}"
             )
-        if exc.errno == errno.EACCES:
+        if failure.errno == errno.EACCES:
             return f"not allowed to listen on port {port} on {host}; pass --port N with N above 1023"
-        return f"cannot listen on {host}:{port} ({exc.strerror or exc}); pass --host or --port to use another"
+        return f"cannot listen on {host}:{port} ({failure.strerror or failure}); pass --host or --port to use another"
     return None
 
 

@@ -451,7 +451,9 @@ class ReplyService:
 
     def history_policy(self, base_url: str, model: str) -> HistoryPolicy:
         value = self._get(self._history_key(base_url, model), "strip")
-        return value if value in ("strip", "inline", "reasoning_content", "reasoning") else "strip"  # type: ignore[return-value]
+        if value == "inline" or value == "reasoning_content" or value == "reasoning":
+            return value
+        return "strip"
 
     def set_history_policy(self, base_url: str, model: str, policy: HistoryPolicy) -> None:
         if self.history_policy(base_url, model) != policy:

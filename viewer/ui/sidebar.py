@@ -9,7 +9,7 @@ import streamlit as st
 from viewer.client import ChatClient, normalize_base_url
 from viewer.errors import ViewerError
 from viewer.export import ViewerImportError, from_json, to_html, to_json, to_markdown
-from viewer.models import Conversation, EndpointProfile
+from viewer.models import Conversation, EndpointProfile, HistoryPolicy
 from viewer.replies import ReplyService
 from viewer.request_builder import REASONING_EFFORTS
 from viewer.safe_markdown import escape_markdown
@@ -18,12 +18,13 @@ from viewer.titler import TitlerSettings
 from viewer.ui.context import Bootstrap, all_profiles, save_profiles, saved_profiles
 from viewer.ui.settings import SESSION_KEYS
 
-HISTORY_LABELS = {
+HISTORY_LABELS: dict[HistoryPolicy, str] = {
     "strip": "Strip reasoning (safe default)",
     "inline": "Keep inline as <think>…</think>",
     "reasoning_content": "Send as reasoning_content field",
     "reasoning": "Send as reasoning field (vLLM ≥ 0.11, Ollama)",
 }
+HISTORY_POLICIES: list[HistoryPolicy] = list(HISTORY_LABELS)
 
 
 def open_conversation(conv_id: str | None) -> None:
@@ -160,11 +161,12 @@ def generation_section(service: ReplyService, profile: EndpointProfile, model: s
                 st.session_state["_history_for"] = key
             policy = st.selectbox(
                 "Reasoning in later turns (this model)",
-                list(HISTORY_LABELS),
-                format_func=HISTORY_LABELS.get,
+                HISTORY_POLICIES,
+                format_func=lambda name: HISTORY_LABELS[name],
                 key="history_policy",
             )
-            service.set_history_policy(profile.base_url, model, policy)
+            if policy is not None:
+                service.set_history_policy(profile.base_url, model, policy)
         st.text_input("Custom start marker", key="marker_start", placeholder="<my_think>")
         st.text_input("Custom end marker", key="marker_end", placeholder="</my_think>")
         st.text_area("Extra request JSON", key="extra_json", placeholder='{"top_k": 20}', height=68)
