@@ -5,7 +5,8 @@
 Drives the real app (`python -m viewer.cli --demo`, see tests/browser/harness.py) with Debian's Chromium.
 Prints figures; asserts nothing (targets are in the docstrings of each part).
 
-(a) Websocket bytes per streamed character (target ≤ 3×). A temporary seed directory
+(a) Websocket bytes per streamed character (target ≤ 3×), in both views of the live thinking section: the
+    full text, and the skim view (the outline: step titles only; the default). A temporary seed directory
     (REASONING_VIEWER_SEEDS_DIR) holds one ≥ 160,000-character reasoning trace served as `demo-r1`.
     Every websocket frame the page receives from the moment the prompt is sent until the finished turn
     is drawn is counted (Playwright `framereceived`, payload bytes; Streamlit's websocket compression is
@@ -198,10 +199,13 @@ def bench_stream(browser: Browser, work: Path, *, min_chars: int, duration_s: fl
         f"({len(text.encode()):,} UTF-8 bytes with markers), {len(trace.deltas):,} deltas, "
         f"{recorded:.0f} s at the recorded pace"
     )
-    runs = [("whole trace", max(1.0, recorded / duration_s), None)]
+    fast = max(1.0, recorded / duration_s)
+    runs = [(f"whole trace, {view}", fast, None, view) for view in ("Full text", "Outline")]
     if window_s > 0:
-        runs.append((f"recorded pace, first {window_s} s", 1.0, window_s))
-    for name, speed, window in runs:
+        runs += [
+            (f"recorded pace, first {window_s} s, {view}", 1.0, window_s, view) for view in ("Full text", "Outline")
+        ]
+    for name, speed, window, view in runs:
         db = work / f"stream-{speed:g}.db"
         app = AppProcess(
             db,
@@ -217,11 +221,14 @@ def bench_stream(browser: Browser, work: Path, *, min_chars: int, duration_s: fl
             traffic.start()
             started = time.perf_counter()
             _send(page, PROMPT)
+            live_label = page.locator("[class*='st-key-live-'] summary").first
+            if view != "Outline":  # the skim view is the default; switch at once (re-sends a few characters)
+                expect(live_label).to_contain_text("Thinking…", timeout=60_000)
+                page.locator("[class*='st-key-live-']").get_by_role("radio", name=view).click()
             if window is None:
                 _wait_finished(page, timeout_s=recorded / speed + 120)
             else:
-                label = page.locator("[class*='st-key-live-'] summary")
-                expect(label).to_contain_text(f"Thinking… {window}s", timeout=(window + 60) * 1000)
+                expect(live_label).to_contain_text(f"Thinking… {window}s", timeout=(window + 60) * 1000)
                 page.get_by_role("button", name="Stop", exact=True).click()
                 _wait_finished(page, timeout_s=60)
             elapsed = time.perf_counter() - started
