@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
@@ -87,13 +87,22 @@ class TurnRecorder:
             self.finish_reason = delta.finish_reason
         if delta.model and not self.model:
             self.model = delta.model
-        if not delta.content and not delta.reasoning:
+        content = delta.content
+        if content:
+            self._raw.append(content)
+        elif not delta.reasoning:
             return []
-        if delta.content:
-            self._raw.append(delta.content)
         if self.timings.first_byte is None:
             self.mark_first_byte()
-        events = self.splitter.feed(content=delta.content, reasoning=delta.reasoning)
+        events = self.splitter.feed(content, delta.reasoning)
+        if len(events) == 1:  # most deltas: more text on the side that is already under way
+            kind = events[0].kind
+            if kind == "reasoning" and self._stretch_start is not None:
+                self._reasoning_deltas += 1
+                return events
+            if kind == "answer" and self._stretch_start is None and self.timings.answer_start is not None:
+                self._answer_deltas += 1
+                return events
         self._note(events)
         return events
 
@@ -297,17 +306,25 @@ def run_turn(
     )
     stream = None
     error: ViewerError | None = None
+    timings, feed = rec.timings, rec.feed  # the loop below runs once per chunk: keep it short
     try:
         stream = client.stream_chat(request)
         if on_stream is not None:
             on_stream(stream)
-        for delta in _deltas(stream, stop):
-            if rec.timings.first_byte is None and stream.first_byte_at is not None:
+        for delta in stream:
+            if stop is not None and stop.is_set():
+                break
+            if timings.first_byte is None and stream.first_byte_at is not None:
                 rec.mark_first_byte(stream.first_byte_at)
-            with guard:
-                events = rec.feed(delta)
+            if lock is None:
+                events = feed(delta)
                 if events and on_events is not None:
                     on_events(events)
+            else:
+                with lock:
+                    events = feed(delta)
+                    if events and on_events is not None:
+                        on_events(events)
     except ViewerError as exc:
         error = exc
     except Exception as exc:  # a closed-by-Stop stream may raise anything from httpx internals
@@ -327,16 +344,6 @@ def run_turn(
         if events and on_events is not None:
             on_events(events)
     return rec
-
-
-def _deltas(stream: Iterable[Delta], stop: threading.Event | None) -> Iterable[Delta]:
-    if stop is None:
-        yield from stream
-        return
-    for delta in stream:
-        if stop.is_set():
-            return
-        yield delta
 
 
 # Parts of parameter names that mark credentials; "token" alone is not one of them (max_tokens is fine).
