@@ -278,6 +278,21 @@ class ReasoningSplitter:
         """Length of the tail kept back because it may still become a marker (bounded by marker length)."""
         return len(self._held)
 
+    def takes_whole(self, content: str = "", reasoning: str = "") -> bool:
+        """Would this text all go to one side, past no marker and no phase rule? (Give one of the two.)
+
+        Splitting never depends on how text is chunked; this tells a caller that counts deltas per side
+        (≈ tokens) that it may feed a run of deltas as one piece and credit them all to the side it lands on.
+        """
+        if reasoning:
+            return self._field_seen and not content
+        if self._held or self._ws is not None or self._anchored or not self._content_nonws:
+            return False
+        if self._assume_open and not self._r_started:
+            return False
+        matcher = self._matcher
+        return matcher is None or matcher.first.search(content) is None
+
     def feed(self, content: str | None = "", reasoning: str | None = "") -> list[SplitEvent]:
         """Take one streamed delta; return what changed. Field reasoning precedes content (rule 1)."""
         if self.closed:
@@ -542,7 +557,8 @@ class ReasoningSplitter:
         if not core:
             self._r_pending += text
             return
-        pending, self._r_pending = self._r_pending, text[len(core) :]
+        pending = self._r_pending
+        self._r_pending = text[len(core) :] if len(core) != len(text) else ""
         if self._r_gap:  # reasoning resumes after answer text: never glue the two stretches together
             self._r_gap = False
             if not pending and not core[0].isspace():

@@ -101,12 +101,53 @@ class TurnRecorder:
                 self._reasoning_deltas += 1
                 return events
             if kind == "answer" and self._stretch_start is None and self.timings.answer_start is not None:
-                self._answer_deltas += 1
+                if not events[0].text.isspace():
+                    self._answer_deltas += 1
                 return events
         self._note(events)
         return events
 
-    def _note(self, events: list[SplitEvent]) -> None:
+    def feed_many(self, deltas: list[Delta]) -> list[SplitEvent]:
+        """Split the deltas of one network read. A run of plain text deltas (one field, no finish reason, no
+        usage) whose text crosses no marker goes to the splitter as one piece: the same split (it never
+        depends on chunking), at a fraction of the cost per delta, with fewer events; the run's deltas are
+        counted on the side their text went to.
+        """
+        if len(deltas) == 1:
+            return self.feed(deltas[0])
+        events: list[SplitEvent] = []
+        i, n = 0, len(deltas)
+        while i < n:
+            first = deltas[i]
+            j = i + 1
+            field = _plain_field(first)
+            if field is not None:
+                while j < n and _plain_field(deltas[j]) == field:
+                    j += 1
+            if j - i > 1:
+                texts = [getattr(d, field) for d in deltas[i:j]]  # type: ignore[arg-type]
+                text = "".join(texts)
+                if self.splitter.takes_whole(**{field: text}):
+                    if first.model and not self.model:
+                        self.model = first.model
+                    events += self._feed_text(text, field, texts)
+                    i = j
+                    continue
+            for k in range(i, j):
+                events += self.feed(deltas[k])
+            i = j
+        return events
+
+    def _feed_text(self, text: str, field: str, texts: list[str]) -> list[SplitEvent]:
+        if field == "content":
+            self._raw.append(text)
+        if self.timings.first_byte is None:
+            self.mark_first_byte()
+        events = self.splitter.feed(content=text) if field == "content" else self.splitter.feed(reasoning=text)
+        self._note(events, sum(1 for t in texts if not t.isspace()))  # as one by one: blank deltas don't count
+        return events
+
+    def _note(self, events: list[SplitEvent], deltas: int = 1) -> None:
         """Record phase boundaries and count deltas per side (the ≈ token count when the server sends no usage)."""
         reasoning_text = answer_text = provisional_text = reclassified = False
         timings = self.timings
@@ -119,13 +160,13 @@ class TurnRecorder:
                     if timings.reasoning_start is None:
                         timings.reasoning_start = self._stretch_start
             elif kind == "answer":
-                answer_text = True
+                answer_text = answer_text or not ev.text.isspace()
                 if self._stretch_start is not None:
                     self._close_stretch(ev.t - self.t0)
                 if timings.answer_start is None:
                     timings.answer_start = ev.t - self.t0
             elif kind == "provisional":
-                provisional_text = True
+                provisional_text = provisional_text or not ev.text.isspace()
                 if self._provisional_start is None:
                     self._provisional_start = ev.t - self.t0
                 if timings.answer_start is None:
@@ -146,13 +187,14 @@ class TurnRecorder:
                 timings.reasoning_end = ev.t - self.t0
                 if self._stretch_start is not None:
                     self._close_stretch(timings.reasoning_end)
-        # One delta is one (approximate) token, counted on the side its text ended up on.
+        # One delta is one (approximate) token, counted on the side its text ended up on; a delta that shows
+        # nothing there (a marker, whitespace) is not counted.
         if reasoning_text or (provisional_text and reclassified):
-            self._reasoning_deltas += 1
+            self._reasoning_deltas += deltas
         elif answer_text:
-            self._answer_deltas += 1
+            self._answer_deltas += deltas
         elif provisional_text:
-            self._provisional_deltas += 1
+            self._provisional_deltas += deltas
 
     def _close_stretch(self, end: float) -> None:
         self.timings.reasoning_spans.append((self._stretch_start, max(end, self._stretch_start)))  # type: ignore[arg-type]
@@ -306,25 +348,20 @@ def run_turn(
     )
     stream = None
     error: ViewerError | None = None
-    timings, feed = rec.timings, rec.feed  # the loop below runs once per chunk: keep it short
+    timings, feed = rec.timings, rec.feed_many
     try:
         stream = client.stream_chat(request)
         if on_stream is not None:
             on_stream(stream)
-        for delta in stream:
+        for deltas in stream.batches():  # all that one network read brought: split at once
             if stop is not None and stop.is_set():
                 break
             if timings.first_byte is None and stream.first_byte_at is not None:
                 rec.mark_first_byte(stream.first_byte_at)
-            if lock is None:
-                events = feed(delta)
+            with guard:
+                events = feed(deltas)
                 if events and on_events is not None:
                     on_events(events)
-            else:
-                with lock:
-                    events = feed(delta)
-                    if events and on_events is not None:
-                        on_events(events)
     except ViewerError as exc:
         error = exc
     except Exception as exc:  # a closed-by-Stop stream may raise anything from httpx internals
@@ -348,6 +385,15 @@ def run_turn(
 
 # Parts of parameter names that mark credentials; "token" alone is not one of them (max_tokens is fine).
 _SECRET_WORDS = ("api_key", "apikey", "secret", "password", "auth", "access_token", "bearer", "cookie", "header")
+
+
+def _plain_field(delta: Delta) -> str | None:
+    """The one field ("content" or "reasoning") a delta carries text in, if it carries nothing else."""
+    if delta.usage or delta.finish_reason:
+        return None
+    if delta.content:
+        return None if delta.reasoning else "content"
+    return "reasoning" if delta.reasoning else None
 
 
 def _count(value: object) -> int | None:
