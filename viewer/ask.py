@@ -136,15 +136,17 @@ class AskPrinter:
             self._write("\n")
 
     def _blank_line(self) -> None:
+        """End the line being written and leave exactly one blank line."""
         self._undim()
-        self._write("\n" * (2 - len(self._tail) + len(self._tail.rstrip("\n"))))
+        newlines = len(self._tail) - len(self._tail.rstrip("\n"))
+        self._write("\n" * (2 - newlines))
 
-    def _label(self, note: str = "") -> None:
-        self._undim()
-        label = labels.reasoning_label(self.recorder.snapshot())
+    def _label(self, turn: AssistantTurn, note: str = "") -> None:
+        """The label over the reasoning ("Thought for N seconds"), once, on its own with a blank line around."""
+        label = labels.reasoning_label(turn)
         if label:
-            self._newline()
-            self._write(f"\n{note}{self._style(BOLD)}{label}{self._style(RESET)}\n\n")
+            self._blank_line()
+            self._write(f"{note}{self._style(BOLD)}{label}{self._style(RESET)}\n\n")
         self._labelled = True
 
     # -- the live view -------------------------------------------------------------------------------
@@ -201,10 +203,10 @@ class AskPrinter:
                     self._side = "answer"
                 elif kind == "reclassified":
                     if ev.text.strip():
-                        self._label(note="(the text above was the model's reasoning)\n")
+                        self._label(self.recorder.snapshot(), note="(the text above was the model's reasoning)\n")
                     self._side = None
                 elif kind == "reasoning_end" and not self._labelled:
-                    self._label()
+                    self._label(self.recorder.snapshot())
             self._tick()
             self.out.flush()
 
@@ -216,17 +218,15 @@ class AskPrinter:
         with self._lock:
             if self.status is not None:
                 self.status.close()
-            label = labels.reasoning_label(turn)
-            if label and not self._labelled:
-                self._undim()
-                self._newline()
-                self._write(f"\n{self._style(BOLD)}{label}{self._style(RESET)}\n")
-                self._labelled = True
-            self._undim()
-            self._newline()
+            if not self._labelled:  # the reasoning never closed: how it ended is in the label
+                self._label(turn)
             line = labels.stats_line(turn)
             if line:
-                self._write(f"\n{self._style(DIM)}{line}{self._style(RESET)}\n")
+                self._blank_line()
+                self._write(f"{self._style(DIM)}{line}{self._style(RESET)}\n")
+            else:
+                self._undim()
+                self._newline()
             self.out.flush()
 
 
