@@ -912,3 +912,19 @@ def test_ill_typed_finish_reason_and_model_are_ignored_not_fatal() -> None:
     assert text(deltas) == ("", "x")
     assert all(d.finish_reason in (None, "stop") and (d.model is None or isinstance(d.model, str)) for d in deltas)
     assert stream.finish_reason == "stop"
+
+
+@pytest.mark.parametrize(
+    ("data", "content"),
+    [
+        ('{"choices": [{"delta": {"content": "\\ud83d"}}]}', "\ud83d"),  # a lone surrogate escape: orjson refuses
+        ('{"choices": [{"delta": {"content": "x"}}], "n": NaN}', "x"),  # NaN: orjson refuses
+        ('{"choices": [{"delta": {"content": "é \\u2028 ok"}}]}', "é \u2028 ok"),
+    ],
+)
+def test_chunks_the_fast_parser_refuses_still_parse(data: str, content: str) -> None:
+    """The per-chunk parser is orjson; whatever it refuses goes to the stdlib parser, so no text is lost."""
+    with ChatClient("http://127.0.0.1:9/v1", api_key_env=None) as client:
+        stream = client.stream_chat({"model": "m", "messages": []})
+        delta = stream._to_delta(None, data)
+    assert delta is not None and delta.content == content and stream.malformed_chunks == 0

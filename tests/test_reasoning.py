@@ -754,3 +754,9 @@ def test_reading_the_texts_is_cached() -> None:
     assert s.reasoning is r and s.answer is a
     s.feed("!")
     assert s.answer == "xyz!" and s.reasoning is r
+
+
+def test_resumed_reasoning_split_at_a_space_keeps_it() -> None:
+    """Found by the marker soup: the paragraph break must not eat the whitespace held back after it."""
+    head = [("r", "a."), ("c", "A")]
+    assert result([*head, ("r", "thought "), ("r", "process")]) == ("a.\n\nthought process", "A")

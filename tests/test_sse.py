@@ -250,3 +250,29 @@ def test_roundtrip_of_encoded_events(datas: list[str], eol: bytes, chunk: int) -
     raw = b"".join(b"data: " + d.encode() + eol + eol for d in datas)
     events, _ = decode_all([raw[i : i + chunk] for i in range(0, len(raw), chunk)])
     assert [e.data for e in events] == datas
+
+
+_chat_blocks = st.one_of(
+    st.builds(lambda v: b"data: " + v + b"\n\n", _values),  # the fast path's shape, most of the time
+    st.builds(lambda v: b"data: " + v + b"\n\n", _values),
+    st.builds(lambda v: b"data:" + v + b"\n\n", _values),
+    st.sampled_from([b": ping\n\n", b"event: error\ndata: x\n\n", b"id: 7\n\n", b"\n", b"data: a\ndata: b\n\n",
+                     b"retry: 10\n", b"data: [DONE]\n\n", b"data: \xe2\x80\xa8 sep\n\n", b"data: cr\r\n\r\n"]),
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(blocks=st.lists(_chat_blocks, max_size=40), data=st.data())
+def test_fast_path_for_chat_shaped_runs_agrees_with_byte_by_byte(blocks: list[bytes], data: st.DataObject) -> None:
+    """Reads holding runs of `data: X` events take the fast path; the result is the general path's."""
+    stream = b"".join(blocks)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=6)))
+    chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+    fast, fast_dec = decode_all(chunks)
+    bytewise, byte_dec = decode_all([stream[i : i + 1] for i in range(len(stream))])
+    assert fast == bytewise
+    assert (fast_dec.comments, fast_dec.last_event_id, fast_dec.retry) == (
+        byte_dec.comments,
+        byte_dec.last_event_id,
+        byte_dec.retry,
+    )

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from viewer.client import ChatClient, Delta
 from viewer.models import Timings
@@ -286,3 +290,57 @@ def test_timings_saved_before_spans_still_load_and_mean_the_same():
         "total_s": 6.0,
     }
     assert Timings.model_validate_json(t.model_dump_json()) == t
+
+
+# -- a whole network read split at once -------------------------------------------------------------------
+
+SEEDS = sorted((Path(__file__).resolve().parents[1] / "seeds").glob("*.jsonl"))
+
+
+def _deltas_of(path: Path) -> list[Delta]:
+    from viewer.seeds import parse_trace
+
+    return [
+        Delta(content=d.content or "", reasoning=(d.reasoning_content or "") + (d.reasoning or ""))
+        for d in parse_trace(path).deltas
+    ]
+
+
+def _fixed_clock() -> float:
+    return 5.0  # every event at one instant: timings compare exactly
+
+
+@pytest.mark.parametrize("path", SEEDS, ids=[p.stem for p in SEEDS])
+@settings(max_examples=15, deadline=None)
+@given(data=st.data())
+def test_feeding_a_read_at_once_equals_feeding_each_delta(path: Path, data: st.DataObject) -> None:
+    """feed_many (one network read) gives the turn feed (delta by delta) gives: texts, counts, timings."""
+    deltas = _deltas_of(path)
+    cuts = sorted(data.draw(st.lists(st.integers(1, max(1, len(deltas) - 1)), max_size=12, unique=True)))
+    reads = [deltas[a:b] for a, b in itertools.pairwise([0, *cuts, len(deltas)])]
+    one, many = TurnRecorder(clock=_fixed_clock), TurnRecorder(clock=_fixed_clock)
+    for delta in deltas:
+        one.feed(delta)
+    for read in reads:
+        many.feed_many(read)
+    one.finish()
+    many.finish()
+    a, b = one.snapshot(), many.snapshot()
+    assert (a.reasoning, a.answer, a.family, a.unfinished, a.raw) == (
+        b.reasoning,
+        b.answer,
+        b.family,
+        b.unfinished,
+        b.raw,
+    )
+    assert a.usage == b.usage and a.timings.summary() == b.timings.summary()
+
+
+def test_feed_many_splits_at_a_marker_inside_a_read() -> None:
+    rec = TurnRecorder(clock=_fixed_clock)
+    events = rec.feed_many([Delta(content=p) for p in ["<think>", "a", " b", "</think>", "\n\n", "c", " d"]])
+    kinds = [k for k, _ in itertools.groupby(e.kind for e in events)]
+    assert kinds == ["reasoning_start", "reasoning", "reasoning_end", "answer"]
+    rec.finish()
+    assert (rec.reasoning, rec.answer) == ("a b", "c d")
+    assert (rec.usage().reasoning_tokens, rec.usage().answer_tokens) == (2, 2)

@@ -149,8 +149,10 @@ class AskPrinter:
             self._write("\n")
 
     def _blank_line(self) -> None:
+        """End the line being written and leave exactly one blank line."""
         self._undim()
-        self._write("\n" * (2 - len(self._tail) + len(self._tail.rstrip("\n"))))
+        newlines = len(self._tail) - len(self._tail.rstrip("\n"))
+        self._write("\n" * (2 - newlines))
 
     def _print_steps(self) -> None:
         """Print the steps whose titles can no longer change (a terminal cannot take a line back)."""
@@ -166,14 +168,14 @@ class AskPrinter:
             self._write(f"{i + 1}. {steps[i].title}\n")
         self._steps_printed = ready
 
-    def _label(self, note: str = "") -> None:
+    def _label(self, turn: AssistantTurn, note: str = "") -> None:
+        """The label over the reasoning ("Thought for N seconds"), once, on its own with a blank line around."""
         if self.outline:
             self._print_steps()
-        self._undim()
-        label = labels.reasoning_label(self.recorder.snapshot())
+        label = labels.reasoning_label(turn)
         if label:
-            self._newline()
-            self._write(f"\n{note}{self._style(BOLD)}{label}{self._style(RESET)}\n\n")
+            self._blank_line()
+            self._write(f"{note}{self._style(BOLD)}{label}{self._style(RESET)}\n\n")
         self._labelled = True
 
     # -- the live view -------------------------------------------------------------------------------
@@ -233,10 +235,10 @@ class AskPrinter:
                     self._side = "answer"
                 elif kind == "reclassified":
                     if ev.text.strip():
-                        self._label(note="(the text above was the model's reasoning)\n")
+                        self._label(self.recorder.snapshot(), note="(the text above was the model's reasoning)\n")
                     self._side = None
                 elif kind == "reasoning_end" and not self._labelled:
-                    self._label()
+                    self._label(self.recorder.snapshot())
             self._tick()
             self.out.flush()
 
@@ -248,17 +250,15 @@ class AskPrinter:
         with self._lock:
             if self.status is not None:
                 self.status.close()
-            label = labels.reasoning_label(turn)
-            if label and not self._labelled:
-                self._undim()
-                self._newline()
-                self._write(f"\n{self._style(BOLD)}{label}{self._style(RESET)}\n")
-                self._labelled = True
-            self._undim()
-            self._newline()
+            if not self._labelled:  # the reasoning never closed: how it ended is in the label
+                self._label(turn)
             line = labels.stats_line(turn)
             if line:
-                self._write(f"\n{self._style(DIM)}{line}{self._style(RESET)}\n")
+                self._blank_line()
+                self._write(f"{self._style(DIM)}{line}{self._style(RESET)}\n")
+            else:
+                self._undim()
+                self._newline()
             self.out.flush()
 
 

@@ -323,20 +323,23 @@ def _launch_app(args: argparse.Namespace) -> int:
     if not args.base_url and not args.demo:
         probe = threading.Thread(target=_probe_local_servers, args=(found,), daemon=True)
         probe.start()
-    posix = os.name == "posix"
-    child = subprocess.Popen(cmd, env=env, start_new_session=posix)
+    child: subprocess.Popen | None = None
     received: list[int] = []
     forwarded_at = [0.0]
 
     def forward(signum, frame):
         received.append(signum)
         forwarded_at[0] = forwarded_at[0] or time.monotonic()
-        with contextlib.suppress(ProcessLookupError):
-            child.send_signal(signum)
+        if child is not None:
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signum)
 
     signals = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
-    previous = {sig: signal.signal(sig, forward) for sig in signals}
+    previous = {sig: signal.signal(sig, forward) for sig in signals}  # before the child exists: no gap
     try:
+        child = subprocess.Popen(cmd, env=env, start_new_session=os.name == "posix")
+        if received:  # a signal came while it was being started
+            child.send_signal(received[0])
         if _wait_until_bound(child, args.host, args.port):
             print(f"reasoning-viewer: serving on {_app_url(args.host, args.port)}  (Ctrl-C to quit)", file=sys.stderr)
             if probe is not None:
@@ -356,7 +359,7 @@ def _launch_app(args: argparse.Namespace) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        if child.poll() is None:  # an unexpected error in the launcher itself
+        if child is not None and child.poll() is None:  # an unexpected error in the launcher itself
             child.kill()
             child.wait()
     return 128 + received[0] if received else code

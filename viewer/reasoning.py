@@ -278,6 +278,21 @@ class ReasoningSplitter:
         """Length of the tail kept back because it may still become a marker (bounded by marker length)."""
         return len(self._held)
 
+    def takes_whole(self, content: str = "", reasoning: str = "") -> bool:
+        """Would this text all go to one side, past no marker and no phase rule? (Give one of the two.)
+
+        Splitting never depends on how text is chunked; this tells a caller that counts deltas per side
+        (≈ tokens) that it may feed a run of deltas as one piece and credit them all to the side it lands on.
+        """
+        if reasoning:
+            return self._field_seen and not content
+        if self._held or self._ws is not None or self._anchored or not self._content_nonws:
+            return False
+        if self._assume_open and not self._r_started:
+            return False
+        matcher = self._matcher
+        return matcher is None or matcher.first.search(content) is None
+
     def feed(self, content: str | None = "", reasoning: str | None = "") -> list[SplitEvent]:
         """Take one streamed delta; return what changed. Field reasoning precedes content (rule 1)."""
         if self.closed:
@@ -294,6 +309,11 @@ class ReasoningSplitter:
             if self._held:
                 content = self._held + content
                 self._held = ""
+            elif self._ws is None and not self._anchored:  # most deltas: no marker can start in them
+                matcher = self._matcher
+                if matcher is None or matcher.first.search(content) is None:
+                    self._sink(content)
+                    return events
             self._run(content, final=False)
         return events
 
@@ -537,15 +557,20 @@ class ReasoningSplitter:
         if not core:
             self._r_pending += text
             return
+        pending = self._r_pending
+        self._r_pending = text[len(core) :] if len(core) != len(text) else ""
         if self._r_gap:  # reasoning resumes after answer text: never glue the two stretches together
             self._r_gap = False
-            if not self._r_pending and not core[0].isspace():
-                core = "\n\n" + core
-        out = self._r_pending + core if self._r_pending else core
-        self._r_pending = text[len(core) :]
+            if not pending and not core[0].isspace():
+                pending = "\n\n"
+        out = pending + core if pending else core
         self._r_parts.append(out)
         if event:
-            self._ev("reasoning", out)
+            events = self._events  # _ev inlined: this runs once per reasoning delta
+            if events and events[-1].kind == "reasoning":
+                events[-1].text += out
+            else:
+                events.append(SplitEvent("reasoning", out, self._t))
 
     def _emit_answer(self, text: str) -> None:
         if self.in_reasoning:  # field reasoning ends when answer text arrives
@@ -558,7 +583,11 @@ class ReasoningSplitter:
             core, self._a_pending = self._a_pending + core, text[len(core) :]
             text = core
         self._a_parts.append(text)
-        self._ev("answer", text)
+        events = self._events  # _ev inlined: this runs once per answer delta
+        if events and events[-1].kind == "answer":
+            events[-1].text += text
+        else:
+            events.append(SplitEvent("answer", text, self._t))
         if self._r_text_started:
             self._r_gap = True
 

@@ -22,6 +22,13 @@ Cost is linear in the input: each chunk is split once; the unfinished tail is
 kept as a list of pieces and joined only once when its line end arrives, so a
 long line delivered in many tiny reads is not rescanned.
 
+Fast path: a chat stream is almost entirely `data: {...}` lines each followed
+by a blank line. Where a run of whole events in one read has exactly that shape
+(checked with a few C-level counts: LF line ends only, every block one `data:`
+line), the run is decoded and split in two C calls instead of line by line. The
+first event of a read (it may continue the previous read) and the unfinished
+tail always take the general path, so both paths see the same state.
+
 Field handling follows the WHATWG "event stream interpretation" algorithm:
 events are dispatched on a blank line; a block without `data` dispatches
 nothing; `id` is the *last event id* and persists across events; `retry` is
@@ -109,6 +116,45 @@ class SSEDecoder:
                 if not chunk:
                     return []
 
+        events: list[ServerSentEvent] = []
+        if b"\r" in chunk:
+            self._lines(chunk, events)
+            return events
+        # General path up to the first blank line, fast path for the whole events after it, general path
+        # for the unfinished tail (line boundaries are safe places to cut: the general path carries state).
+        first = chunk.find(b"\n\n") + 2
+        if first < 2:
+            self._lines(chunk, events)
+            return events
+        last = chunk.rfind(b"\n\n") + 2
+        if chunk[0] == 0x0A and not self._carry:  # the blank line may be this LF after a complete line
+            first = 1
+        self._lines(chunk[:first], events)
+        if last > first:
+            run = chunk[first:last]
+            if not self._whole_data_events(run, events):
+                self._lines(run, events)
+        if last < len(chunk):
+            self._lines(chunk[last:], events)
+        return events
+
+    def _whole_data_events(self, run: bytes, events: list[ServerSentEvent]) -> bool:
+        """Decode a run of `data: X` + blank line events at C speed; False if the run has another shape."""
+        blocks = run.count(b"\n\n")
+        if run.count(b"\n") != 2 * blocks:  # any other line (event:, id:, comments, multi-line data)
+            return False
+        if run.startswith(b"data: ") and run.count(b"\n\ndata: ") == blocks - 1:
+            payloads = run[6:-2].decode("utf-8", "replace").split("\n\ndata: ")
+        elif run.startswith(b"data:") and run.count(b"\n\ndata:") == blocks - 1 and b"data: " not in run:
+            payloads = run[5:-2].decode("utf-8", "replace").split("\n\ndata:")
+        else:
+            return False
+        last_id, retry = self.last_event_id, self.retry
+        events.extend([ServerSentEvent(None, p, last_id, retry) for p in payloads])
+        return True
+
+    def _lines(self, chunk: bytes, events: list[ServerSentEvent]) -> None:
+        """The general path: split into lines (CR, LF, CRLF), carrying an unfinished last line."""
         last = chunk[-1]
         complete = last == 0x0A or last == 0x0D
         lines = chunk.splitlines()
@@ -123,7 +169,6 @@ class SSEDecoder:
         else:
             self._carry.append(tail)
 
-        events: list[ServerSentEvent] = []
         data = self._data
         for raw in lines:
             # Fast paths for the two line kinds a chat stream is made of: `data:` and the blank line.
@@ -143,7 +188,6 @@ class SSEDecoder:
             else:
                 self._line(raw, events)
                 data = self._data  # a dispatch starts a new list
-        return events
 
     def close(self) -> list[ServerSentEvent]:
         """End of stream: finish the unterminated last line and deliver a pending event."""

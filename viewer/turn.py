@@ -20,7 +20,7 @@ import contextlib
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
@@ -95,17 +95,67 @@ class TurnRecorder:
             self.finish_reason = delta.finish_reason
         if delta.model and not self.model:
             self.model = delta.model
-        if not delta.content and not delta.reasoning:
+        content = delta.content
+        if content:
+            self._raw.append(content)
+        elif not delta.reasoning:
             return []
-        if delta.content:
-            self._raw.append(delta.content)
         if self.timings.first_byte is None:
             self.mark_first_byte()
-        events = self.splitter.feed(content=delta.content, reasoning=delta.reasoning)
+        events = self.splitter.feed(content, delta.reasoning)
+        if len(events) == 1:  # most deltas: more text on the side that is already under way
+            kind = events[0].kind
+            if kind == "reasoning" and self._stretch_start is not None:
+                self._reasoning_deltas += 1
+                return events
+            if kind == "answer" and self._stretch_start is None and self.timings.answer_start is not None:
+                if not events[0].text.isspace():
+                    self._answer_deltas += 1
+                return events
         self._note(events)
         return events
 
-    def _note(self, events: list[SplitEvent]) -> None:
+    def feed_many(self, deltas: list[Delta]) -> list[SplitEvent]:
+        """Split the deltas of one network read. A run of plain text deltas (one field, no finish reason, no
+        usage) whose text crosses no marker goes to the splitter as one piece: the same split (it never
+        depends on chunking), at a fraction of the cost per delta, with fewer events; the run's deltas are
+        counted on the side their text went to.
+        """
+        if len(deltas) == 1:
+            return self.feed(deltas[0])
+        events: list[SplitEvent] = []
+        i, n = 0, len(deltas)
+        while i < n:
+            first = deltas[i]
+            j = i + 1
+            field = _plain_field(first)
+            if field is not None:
+                while j < n and _plain_field(deltas[j]) == field:
+                    j += 1
+            if j - i > 1:
+                texts = [getattr(d, field) for d in deltas[i:j]]  # type: ignore[arg-type]
+                text = "".join(texts)
+                if self.splitter.takes_whole(**{field: text}):
+                    if first.model and not self.model:
+                        self.model = first.model
+                    events += self._feed_text(text, field, texts)
+                    i = j
+                    continue
+            for k in range(i, j):
+                events += self.feed(deltas[k])
+            i = j
+        return events
+
+    def _feed_text(self, text: str, field: str, texts: list[str]) -> list[SplitEvent]:
+        if field == "content":
+            self._raw.append(text)
+        if self.timings.first_byte is None:
+            self.mark_first_byte()
+        events = self.splitter.feed(content=text) if field == "content" else self.splitter.feed(reasoning=text)
+        self._note(events, sum(1 for t in texts if not t.isspace()))  # as one by one: blank deltas don't count
+        return events
+
+    def _note(self, events: list[SplitEvent], deltas: int = 1) -> None:
         """Record phase boundaries and count deltas per side (the ≈ token count when the server sends no usage)."""
         reasoning_text = answer_text = provisional_text = reclassified = False
         timings = self.timings
@@ -122,13 +172,13 @@ class TurnRecorder:
                     if timings.reasoning_start is None:
                         timings.reasoning_start = self._stretch_start
             elif kind == "answer":
-                answer_text = True
+                answer_text = answer_text or not ev.text.isspace()
                 if self._stretch_start is not None:
                     self._close_stretch(ev.t - self.t0)
                 if timings.answer_start is None:
                     timings.answer_start = ev.t - self.t0
             elif kind == "provisional":
-                provisional_text = True
+                provisional_text = provisional_text or not ev.text.isspace()
                 if self._provisional_start is None:
                     self._provisional_start = ev.t - self.t0
                 if timings.answer_start is None:
@@ -149,13 +199,14 @@ class TurnRecorder:
                 timings.reasoning_end = ev.t - self.t0
                 if self._stretch_start is not None:
                     self._close_stretch(timings.reasoning_end)
-        # One delta is one (approximate) token, counted on the side its text ended up on.
+        # One delta is one (approximate) token, counted on the side its text ended up on; a delta that shows
+        # nothing there (a marker, whitespace) is not counted.
         if reasoning_text or (provisional_text and reclassified):
-            self._reasoning_deltas += 1
+            self._reasoning_deltas += deltas
         elif answer_text:
-            self._answer_deltas += 1
+            self._answer_deltas += deltas
         elif provisional_text:
-            self._provisional_deltas += 1
+            self._provisional_deltas += deltas
 
     def _close_stretch(self, end: float) -> None:
         self.timings.reasoning_spans.append((self._stretch_start, max(end, self._stretch_start)))  # type: ignore[arg-type]
@@ -333,15 +384,18 @@ def run_turn(
     )
     stream = None
     error: ViewerError | None = None
+    timings, feed = rec.timings, rec.feed_many
     try:
         stream = client.stream_chat(request)
         if on_stream is not None:
             on_stream(stream)
-        for delta in _deltas(stream, stop):
-            if rec.timings.first_byte is None and stream.first_byte_at is not None:
+        for deltas in stream.batches():  # all that one network read brought: split at once
+            if stop is not None and stop.is_set():
+                break
+            if timings.first_byte is None and stream.first_byte_at is not None:
                 rec.mark_first_byte(stream.first_byte_at)
             with guard:
-                events = rec.feed(delta)
+                events = feed(deltas)
                 if events and on_events is not None:
                     on_events(events)
     except ViewerError as exc:
@@ -365,14 +419,13 @@ def run_turn(
     return rec
 
 
-def _deltas(stream: Iterable[Delta], stop: threading.Event | None) -> Iterable[Delta]:
-    if stop is None:
-        yield from stream
-        return
-    for delta in stream:
-        if stop.is_set():
-            return
-        yield delta
+def _plain_field(delta: Delta) -> str | None:
+    """The one field ("content" or "reasoning") a delta carries text in, if it carries nothing else."""
+    if delta.usage or delta.finish_reason:
+        return None
+    if delta.content:
+        return None if delta.reasoning else "content"
+    return "reasoning" if delta.reasoning else None
 
 
 def _count(value: object) -> int | None:

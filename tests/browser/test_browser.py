@@ -423,7 +423,7 @@ def test_broken_stream_keeps_partial_text_and_shows_error(page: Page, app: AppPr
     expect(reply.get_by_role("button", name="Retry", exact=True)).to_be_visible()
     expect(reply.get_by_role("alert")).to_contain_text("broke while the reply was streaming")
     section = saved_section(reply)
-    expect(label_of(section)).to_have_text(re.compile(r"^Connection cut after \d+ s of thinking$"))
+    expect(label_of(section)).to_have_text(re.compile(r"^Connection cut after \d+ s of thinking$"))  # what happened
     section.locator("summary").click()
     expect(section.get_by_text("Okay, so the user wants one truly novel insight")).to_be_visible()
     expect(reply.get_by_role("heading", name=SCENE_HEADING)).to_have_count(0)
