@@ -107,6 +107,7 @@ class TurnRecorder:
             kind = events[0].kind
             if kind == "reasoning" and self._stretch_start is not None:
                 self._reasoning_deltas += 1
+                self.outline.feed(events[0].text)
                 return events
             if kind == "answer" and self._stretch_start is None and self.timings.answer_start is not None:
                 if not events[0].text.isspace():
