@@ -32,7 +32,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -357,7 +357,7 @@ class ChatStream:
         self._request = request
         self._headers = headers
         self._lock = threading.Lock()
-        self._gen: Iterator | None = None
+        self._gen: Generator[Any, None, None] | None = None
         self._iter_thread: int | None = None
         self._response: httpx.Response | None = None
         self._sock: socket.socket | None = None
@@ -394,14 +394,14 @@ class ChatStream:
         """
         return self._start(self._run())
 
-    def _start(self, gen: Iterator) -> Iterator:
+    def _start(self, gen: Generator[Any, None, None]) -> Generator[Any, None, None]:
         if self._gen is not None:
             raise RuntimeError("a ChatStream can be iterated only once")
         self._iter_thread = threading.get_ident()
         self._gen = gen
         return gen
 
-    def _each(self) -> Iterator[Delta]:
+    def _each(self) -> Generator[Delta, None, None]:
         for batch in self._run():
             yield from batch
 
@@ -519,7 +519,7 @@ class ChatStream:
                     continue
             raise client._http_error(response, raw, model=model if isinstance(model, str) else None)
 
-    def _run(self) -> Iterator[list[Delta]]:
+    def _run(self) -> Generator[list[Delta], None, None]:
         response: httpx.Response | None = None
         try:
             if self._stop:

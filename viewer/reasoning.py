@@ -34,15 +34,36 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Literal
 
-__all__ = ["FAMILIES", "HARMONY_TOKENS", "Family", "ReasoningSplitter", "SplitEvent"]
+__all__ = ["FAMILIES", "HARMONY_TOKENS", "EventKind", "Family", "MarkerOp", "ReasoningSplitter", "SplitEvent"]
+
+EventKind = Literal["reasoning_start", "reasoning", "reasoning_end", "answer", "provisional", "reclassified"]
+"""What a `SplitEvent` says. Text kinds (`reasoning`, `answer`, `provisional`) append their text to that side;
+`reclassified` moves all provisional answer text (its `text`) into the reasoning at once (rule 4);
+`reasoning_start` / `reasoning_end` mark the section's bounds and carry no text."""
+
+MarkerOp = Literal[
+    "open",  # an opener: the reasoning section starts
+    "close",  # the section's closer: the answer starts
+    "reclassify",  # a prefill-capable closer with no opener: what came was reasoning (rule 4)
+    "terminate",  # a terminator (<tool_call>) ends the section; it is answer-side text (rule 14)
+    "absorb",  # the section's own closer after its terminator: structure, dropped (rule 14)
+    "mark",  # a terminator met in provisional text: remembered in case a closer follows
+    "settle",  # an opener after text: literal, and so is its family from then on (rule 6)
+    "wrap_open",  # an answer wrapper opens: unwrap and trim (rule 11)
+    "wrap_close",  # the wrapper closes
+    "h_open",  # a harmony header starts (rule 12)
+    "h",  # any other harmony control token (rule 12)
+]
+"""What a matched marker does in the current phase (the machine's operations; see docs/splitter-rules.md)."""
 
 
 @dataclass(slots=True)
 class SplitEvent:
-    """One change to the split. Text kinds append; start/end kinds carry ``""``."""
+    """One change to the split. Text kinds append; start/end kinds carry ``""``. `t`: monotonic seconds."""
 
-    kind: str  # reasoning_start | reasoning | reasoning_end | answer | provisional | reclassified
+    kind: EventKind
     text: str
     t: float
 
@@ -111,7 +132,7 @@ _HEADER_CAP = 64  # a channel name is a word; never keep more of a header than t
 _NON_WS = re.compile(r"\S")
 _TEXT_KINDS = frozenset({"reasoning", "answer", "provisional"})
 
-Action = tuple  # (op, argument): what a matched marker does in the current phase
+Action = tuple[MarkerOp, Any]  # (op, argument: a Family, a wrapper triple or a harmony token)
 
 
 class _Matcher:
@@ -178,23 +199,23 @@ class ReasoningSplitter:
         self._clock = clock
         self._assume_open = assume_open
 
-        start: dict[str, Action] = {}
+        at_start: dict[str, Action] = {}
         if assume_open:
             for f in prefill:
-                start.update({m: ("open", f) for m in f.openers})
-                start.update({m: ("close", f) for m in f.closers})
+                at_start.update({m: ("open", f) for m in f.openers})
+                at_start.update({m: ("close", f) for m in f.closers})
         else:
-            start["<|channel|>"] = ("h_open", "<|channel|>")
-            start["<|start|>"] = ("h_open", "<|start|>")
+            at_start["<|channel|>"] = ("h_open", "<|channel|>")
+            at_start["<|start|>"] = ("h_open", "<|start|>")
             for f in families:
-                start.update({m: ("open", f) for m in f.openers})
+                at_start.update({m: ("open", f) for m in f.openers})
             for f in prefill:
-                start.update({m: ("reclassify", f) for m in f.closers})
+                at_start.update({m: ("reclassify", f) for m in f.closers})
         any_close: dict[str, Action] = {}
         for f in prefill:
             any_close.update({m: ("terminate", f) for m in f.terminators})
             any_close.update({m: ("close", f) for m in f.closers})
-        self._m_start = _matcher(start)
+        self._m_start = _matcher(at_start)
         # Families whose markers still count in provisional text (rule 6 removes one at a time).
         self._prov_families = [] if assume_open else [f for f in families if f.name != "granite"]
         self._m_prov = self._provisional_matcher()
@@ -297,7 +318,8 @@ class ReasoningSplitter:
         """Take one streamed delta; return what changed. Field reasoning precedes content (rule 1)."""
         if self.closed:
             raise RuntimeError("feed() after close()")
-        self._events = events = []
+        events: list[SplitEvent] = []
+        self._events = events
         self._t = self._clock()
         if reasoning:
             self._field(reasoning)
@@ -321,7 +343,8 @@ class ReasoningSplitter:
         """End of stream: release held-back text verbatim, settle provisional text, flag truncation."""
         if self.closed:
             return []
-        self._events = events = []
+        events: list[SplitEvent] = []
+        self._events = events
         self._t = self._clock()
         if self._held:
             text, self._held = self._held, ""
@@ -355,6 +378,9 @@ class ReasoningSplitter:
                     return
                 self._ws, pos = None, k
             matcher = self._matcher
+            if matcher is None:  # a phase with no markers (the answer): the rest is text
+                self._sink(text[pos:] if pos else text)
+                return
             if self._anchored:
                 marker, partial = matcher.at(text, pos, final)
                 if partial:
@@ -364,7 +390,7 @@ class ReasoningSplitter:
                     self._leave_anchor()
                     continue
             else:
-                found = matcher.first.search(text, pos) if matcher else None
+                found = matcher.first.search(text, pos)
                 if found is None:
                     self._sink(text[pos:] if pos else text)
                     return
@@ -524,7 +550,7 @@ class ReasoningSplitter:
 
     # ------------------------------------------------------------------ sinks and events
 
-    def _ev(self, kind: str, text: str) -> None:
+    def _ev(self, kind: EventKind, text: str) -> None:
         events = self._events
         if events and kind in _TEXT_KINDS and events[-1].kind == kind:
             events[-1].text += text

@@ -157,8 +157,8 @@ def _section_end(text: str, dialect: str) -> int:
 
 def _split(trace: Trace) -> _Split:
     if trace.dialect in FIELD_DIALECTS:
-        items = [(d.dt, (d.reasoning_content or "") + (d.reasoning or ""), d.content or "") for d in trace.deltas]
-        return _Split(any(r for _, r, _ in items), items)
+        fields = [(d.dt, (d.reasoning_content or "") + (d.reasoning or ""), d.content or "") for d in trace.deltas]
+        return _Split(any(r for _, r, _ in fields), fields)
     text = trace.text("content")
     if trace.dialect == "plain":
         return _Split(False, [(d.dt, "", d.content or "") for d in trace.deltas])
@@ -234,7 +234,7 @@ def render(trace: Trace, dialect: str) -> Rendered:
     flags: list[bool] = []
     carry = 0.0
 
-    def push(is_reasoning: bool, marker: bool = False, **texts: str) -> None:
+    def push(is_reasoning: bool, texts: dict[str, str], *, marker: bool = False) -> None:
         nonlocal carry
         dt = typical if (marker and carry <= 0) else carry
         deltas.append(TraceDelta(dt=dt, **texts))
@@ -252,7 +252,7 @@ def render(trace: Trace, dialect: str) -> Rendered:
             if answer:
                 texts["content"] = answer
             if texts:
-                push(bool(texts.get(dialect)), **texts)
+                push(bool(texts.get(dialect)), texts)
         return Rendered(trace, dialect, tuple(deltas), tuple(flags))
 
     opener, closer, suffix = _TEMPLATES[dialect]
@@ -262,21 +262,21 @@ def render(trace: Trace, dialect: str) -> Rendered:
         if reasoning:
             if state == "before":
                 for tok in tokenize(opener):
-                    push(True, marker=True, content=tok)
+                    push(True, {"content": tok}, marker=True)
                 state = "reasoning"
-            push(True, content=reasoning)
+            push(True, {"content": reasoning})
         if answer:
             if split.has_section and state != "answer":
                 if state == "before":
                     for tok in tokenize(opener):
-                        push(True, marker=True, content=tok)
+                        push(True, {"content": tok}, marker=True)
                 for tok in tokenize(closer):
-                    push(True, marker=True, content=tok)
+                    push(True, {"content": tok}, marker=True)
             state = "answer"
-            push(False, content=answer)
+            push(False, {"content": answer})
     if suffix and state == "answer" and trace.finish_reason == "stop":
         for tok in tokenize(suffix):
-            push(False, marker=True, content=tok)
+            push(False, {"content": tok}, marker=True)
     return Rendered(trace, dialect, tuple(deltas), tuple(flags))
 
 

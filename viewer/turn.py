@@ -133,10 +133,15 @@ class TurnRecorder:
             if field is not None:
                 while j < n and _plain_field(deltas[j]) == field:
                     j += 1
-            if j - i > 1:
-                texts = [getattr(d, field) for d in deltas[i:j]]  # type: ignore[arg-type]
+            if field is not None and j - i > 1:
+                texts: list[str] = [getattr(d, field) for d in deltas[i:j]]
                 text = "".join(texts)
-                if self.splitter.takes_whole(**{field: text}):
+                whole = (
+                    self.splitter.takes_whole(content=text)
+                    if field == "content"
+                    else self.splitter.takes_whole(reasoning=text)
+                )
+                if whole:
                     if first.model and not self.model:
                         self.model = first.model
                     events += self._feed_text(text, field, texts)
@@ -210,7 +215,9 @@ class TurnRecorder:
             self._provisional_deltas += deltas
 
     def _close_stretch(self, end: float) -> None:
-        self.timings.reasoning_spans.append((self._stretch_start, max(end, self._stretch_start)))  # type: ignore[arg-type]
+        start = self._stretch_start
+        if start is not None:
+            self.timings.reasoning_spans.append((start, max(end, start)))
         self._stretch_start = None
 
     def finish(
