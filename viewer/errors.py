@@ -21,7 +21,7 @@ import socket
 import ssl
 from collections.abc import Iterable, Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 import httpx
 
@@ -30,6 +30,7 @@ from viewer.redact import redact_text
 
 __all__ = [
     "KINDS",
+    "ErrorKind",
     "ViewerError",
     "error_from_response",
     "error_from_transport",
@@ -39,27 +40,28 @@ __all__ = [
     "one_line",
 ]
 
-KINDS = frozenset(
-    {
-        "connect",
-        "dns",
-        "connect_timeout",
-        "read_timeout",
-        "bad_request",
-        "auth",
-        "not_found_model",
-        "not_found_path",
-        "rate_limit",
-        "server",
-        "non_json",
-        "not_event_stream",
-        "empty_stream",
-        "cut_off",
-        "stream_error",
-        "broken",
-        "invalid_url",
-    }
-)
+ErrorKind = Literal[
+    "connect",  # connection refused / unreachable
+    "dns",  # the host name does not resolve
+    "connect_timeout",
+    "read_timeout",  # the server went silent for longer than the read timeout
+    "bad_request",  # 400 (and 422)
+    "auth",  # 401 / 403
+    "not_found_model",  # 404 naming the model
+    "not_found_path",  # 404 for the path (wrong base URL), or a redirect not followed
+    "rate_limit",  # 429
+    "server",  # 5xx
+    "non_json",  # an answer that is neither JSON nor an event stream where JSON was due (HTML page, …)
+    "not_event_stream",  # a 200 whose body is not an event stream (text/plain from a proxy, …)
+    "empty_stream",  # a 200 stream with no event at all (llama.cpp's context overflow)
+    "cut_off",  # the stream ended without [DONE] or a finish reason
+    "stream_error",  # an error event inside the stream
+    "broken",  # the connection broke mid-stream
+    "invalid_url",  # the base URL cannot be used
+]
+"""Every way a request can fail, as `ViewerError.kind` (and `ErrorInfo.kind` in a stored turn)."""
+KINDS: frozenset[str] = frozenset(get_args(ErrorKind))
+
 
 LOCAL_SERVERS_HINT = "Usual local servers: Ollama :11434, LM Studio :1234, vLLM :8000, llama.cpp :8080, SGLang :30000."
 EMPTY_STREAM_MESSAGE = (
@@ -72,11 +74,11 @@ _MAX_LISTED_MODELS = 12
 
 
 class ViewerError(Exception):
-    """A request failed; `message` is one line meant for a person, `kind` one of `KINDS`."""
+    """A request failed; `message` is one line meant for a person, `kind` says which way (`ErrorKind`)."""
 
     def __init__(
         self,
-        kind: str,
+        kind: ErrorKind,
         message: str,
         *,
         status: int | None = None,
@@ -376,7 +378,7 @@ def error_from_response(
     page = f' ("{title}")' if title else ""
     env = api_key_env or "OPENAI_API_KEY"
 
-    def make(kind: str, message: str, **extra: Any) -> ViewerError:
+    def make(kind: ErrorKind, message: str, **extra: Any) -> ViewerError:
         return ViewerError(kind, message, status=status, server_message=server_msg, **extra)
 
     if status in (401, 403):
