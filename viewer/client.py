@@ -27,18 +27,15 @@ per chunk, no rescans.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
 import threading
 import time
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 import httpx
-import orjson
 
 from viewer.errors import (
     EMPTY_STREAM_MESSAGE,
@@ -52,39 +49,12 @@ from viewer.errors import (
 )
 from viewer.redact import remember_secret
 from viewer.sse import ServerSentEvent, SSEDecoder
+from viewer.wire import Completion, Delta, ErrorPayload, MalformedChunk, chunk_delta, completion_of, loads
 
 __all__ = ["ChatClient", "ChatStream", "Completion", "Delta", "normalize_base_url"]
 
 _MAX_ERROR_BODY = 256 * 1024
 _STREAM_OPTIONS_HINTS = ("stream_options", "include_usage", "unrecognized", "extra")
-_loads = json.loads
-_fast_loads = orjson.loads
-
-
-@dataclass(slots=True)
-class Delta:
-    """One streamed step, already normalised across servers."""
-
-    content: str = ""
-    reasoning: str = ""
-    """From delta.reasoning_content / .reasoning / .thinking (concatenated in that order when several are
-    non-empty and different; the same text in two of them counts once). OpenRouter `reasoning_details`
-    text is used only when none of those carries text."""
-    finish_reason: str | None = None
-    usage: dict | None = None
-    """The raw usage object, when the chunk carries one."""
-    model: str | None = None
-
-
-@dataclass(slots=True)
-class Completion:
-    """A whole (non-streamed) reply."""
-
-    content: str
-    reasoning: str
-    finish_reason: str | None
-    usage: dict | None
-    model: str | None
 
 
 def normalize_base_url(url: str) -> str:
@@ -115,36 +85,6 @@ def normalize_base_url(url: str) -> str:
         )
     path = parsed.path.rstrip("/") or "/v1"
     return str(parsed.copy_with(path=path, query=None, fragment=None))
-
-
-def _merge_reasoning(d: dict) -> str:
-    """Reasoning text of one delta/message across the field names servers use."""
-    rc = d.get("reasoning_content")
-    r = d.get("reasoning")
-    th = d.get("thinking")
-    if not (rc or r or th):
-        details = d.get("reasoning_details")
-        return _details_text(details) if details else ""
-    parts: list[str] = []
-    for p in (rc, r, th):
-        if p and type(p) is str and p not in parts:
-            parts.append(p)
-    return parts[0] if len(parts) == 1 else "".join(parts)
-
-
-def _details_text(details: Any) -> str:
-    """Readable text of OpenRouter `reasoning_details`: text and summary entries (encrypted are opaque)."""
-    if not isinstance(details, list):
-        return ""
-    out: list[str] = []
-    for item in details:
-        if isinstance(item, dict):
-            text = item.get("text")
-            if not isinstance(text, str) or not text:
-                text = item.get("summary")
-            if isinstance(text, str) and text:
-                out.append(text)
-    return "".join(out)
 
 
 def _socket_of(stream: Any) -> socket.socket | None:
@@ -272,7 +212,7 @@ class ChatClient:
         if response.status_code >= 300:
             raise self._http_error(response, raw, model=model, lookup_models=path != "/models")
         try:
-            return _loads(raw)
+            return loads(raw)
         except ValueError:
             raise non_json_error(response.status_code, raw, response.headers, base_url=self.base_url) from None
 
@@ -302,27 +242,17 @@ class ChatClient:
         payload = self._request_json("POST", "/chat/completions", body, model)
         if not isinstance(payload, dict):
             raise ViewerError("server", "The server's answer was JSON but not a chat completion object.")
-        if payload.get("error"):
+        try:
+            return completion_of(payload)
+        except ErrorPayload:
             msg, _ = extract_server_message(payload)
             raise ViewerError(
                 "server",
                 f"The server reported an error: {one_line(msg or 'no details')}",
                 server_message=msg,
-            )
-        choices = payload.get("choices")
-        choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
-        message = choice.get("message")
-        if not isinstance(message, dict):
-            message = {}
-        content = message.get("content")
-        usage = payload.get("usage")
-        return Completion(
-            content=content if isinstance(content, str) else "",
-            reasoning=_merge_reasoning(message),
-            finish_reason=choice.get("finish_reason") or None,
-            usage=usage if isinstance(usage, dict) else None,
-            model=payload.get("model") if isinstance(payload.get("model"), str) else None,
-        )
+            ) from None
+        except MalformedChunk:
+            return Completion(content="", reasoning="", finish_reason=None, usage=None, model=None)
 
     def stream_chat(self, request: dict, *, headers: dict | None = None) -> ChatStream:
         """A lazily started stream: the request is sent when iteration begins.
@@ -368,8 +298,6 @@ class ChatStream:
         self.malformed_chunks = 0
         self.first_byte_at: float | None = None
         self.events_seen = 0
-        self.usage: dict | None = None
-        self.model: str | None = None
         self.deltas = 0
         self._decoder: SSEDecoder | None = None
 
@@ -601,35 +529,20 @@ class ChatStream:
         if "html" in content_type:
             raise non_json_error(response.status_code, raw, response.headers, base_url=self._client.base_url)
         try:
-            payload = _loads(raw)
+            payload = loads(raw)
         except ValueError:
             raise non_json_error(response.status_code, raw, response.headers, base_url=self._client.base_url) from None
-        if isinstance(payload, dict) and payload.get("error"):
-            raise self._stream_error(payload)
-        choices = payload.get("choices") if isinstance(payload, dict) else None
-        if not (isinstance(choices, list) and choices and isinstance(choices[0], dict)):
-            raise non_json_error(response.status_code, raw, response.headers, base_url=self._client.base_url)
-        choice = choices[0]
-        message = choice.get("message") or choice.get("delta") or {}
-        if not isinstance(message, dict):
-            message = {}
-        content = message.get("content")
-        usage = payload.get("usage")
-        model = payload.get("model")
+        try:
+            whole = completion_of(payload)
+        except ErrorPayload as exc:
+            raise self._stream_error(exc.payload) from None
+        except MalformedChunk:
+            raise non_json_error(response.status_code, raw, response.headers, base_url=self._client.base_url) from None
         self.events_seen = 1
-        finish = choice.get("finish_reason")
-        self.finish_reason = finish if type(finish) is str and finish else None
+        self.finish_reason = whole.finish_reason
         self.done = True
-        self.usage = usage if isinstance(usage, dict) else None
-        self.model = model if isinstance(model, str) else None
         self.deltas = 1
-        return Delta(
-            content=content if isinstance(content, str) else "",
-            reasoning=_merge_reasoning(message),
-            finish_reason=self.finish_reason,
-            usage=self.usage,
-            model=self.model,
-        )
+        return Delta(whole.content, whole.reasoning, whole.finish_reason, whole.usage, whole.model)
 
     def _stream_error(self, payload: Any) -> ViewerError:
         msg, _code = extract_server_message(payload)
@@ -662,7 +575,7 @@ class ChatStream:
         if event is not None and event != "message":
             if event == "error":
                 try:
-                    payload: Any = _loads(data)
+                    payload: Any = loads(data)
                 except ValueError:
                     payload = data
                 raise self._stream_error(payload)
@@ -671,87 +584,12 @@ class ChatStream:
             self.done = True
             return None
         try:
-            obj = _fast_loads(data)
-        except ValueError:
-            try:
-                obj = _loads(data)  # laxer: NaN, lone surrogate escapes
-            except ValueError:
-                self.malformed_chunks += 1
-                return None
-        if type(obj) is not dict:
+            delta = chunk_delta(loads(data))
+        except (ValueError, MalformedChunk):  # not JSON, or JSON that is not a chunk: skipped and counted
             self.malformed_chunks += 1
             return None
-        if obj.get("error"):
-            raise self._stream_error(obj)
-        # The common chunk first: one choice whose delta holds only text content, no finish, no usage.
-        try:
-            c0 = obj["choices"][0]
-            d = c0["delta"]
-            content = d["content"]
-        except (KeyError, IndexError, TypeError):
-            pass
-        else:
-            if (
-                type(content) is str
-                and content
-                and type(d) is dict
-                and len(d) <= 2
-                and ("role" in d or len(d) == 1)
-                and c0.get("finish_reason") is None
-                and obj.get("usage") is None
-            ):
-                model = obj.get("model")
-                if type(model) is str:
-                    self.model = model
-                else:
-                    model = None
-                return Delta(content, "", None, None, model)
-        choices = obj.get("choices")
-        usage = obj.get("usage")
-        if usage is not None:
-            if type(usage) is dict:
-                self.usage = usage
-            else:
-                usage = None
-        content = ""
-        reasoning = ""
-        finish = None
-        if choices:
-            if type(choices) is not list:
-                self.malformed_chunks += 1
-                return None
-            c0 = choices[0]
-            if type(c0) is not dict:
-                self.malformed_chunks += 1
-                return None
-            d = c0.get("delta")
-            if d:
-                if type(d) is not dict:
-                    self.malformed_chunks += 1
-                    return None
-                content = d.get("content") or ""
-                if type(content) is not str:
-                    self.malformed_chunks += 1
-                    return None
-                if (len(d) > 1 or not content) and (
-                    "reasoning_content" in d or "reasoning" in d or "thinking" in d or "reasoning_details" in d
-                ):
-                    reasoning = _merge_reasoning(d)
-            finish = c0.get("finish_reason") or None
-            if type(finish) is not str:
-                finish = None
-            else:
-                self.finish_reason = finish
-        elif choices is None and usage is None:
-            self.malformed_chunks += 1  # neither choices nor usage: not a chat chunk
-            return None
-        model = obj.get("model")
-        if type(model) is not str:
-            model = None
-        if not (content or reasoning or finish or usage):
-            if model and self.model is None:
-                self.model = model
-            return None
-        if model is not None:
-            self.model = model
-        return Delta(content, reasoning, finish, usage, model)
+        except ErrorPayload as exc:
+            raise self._stream_error(exc.payload) from None
+        if delta is not None and delta.finish_reason is not None:
+            self.finish_reason = delta.finish_reason  # the stream's own completeness check (`_check_end`)
+        return delta

@@ -413,9 +413,7 @@ def run_turn(
             error = ViewerError("broken", f"The stream failed unexpectedly: {exc}")
     finally:
         if stream is not None:
-            rec.malformed_chunks = stream.malformed_chunks
-            if rec.finish_reason is None:
-                rec.finish_reason = stream.finish_reason
+            rec.malformed_chunks = stream.malformed_chunks  # the transport skipped them; the turn records how many
             stream.close()
     stopped = stop is not None and stop.is_set()
     if stopped:
