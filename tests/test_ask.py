@@ -124,3 +124,27 @@ def test_result_object_is_complete():
     }
     assert (obj["reasoning"], obj["answer"], obj["error"]) == ("r", "a", None)
     assert obj["usage"]["approximate"] is True and obj["usage"]["reasoning_tokens"] == 1
+
+
+def test_no_color_turns_dim_and_bold_off_on_a_terminal(monkeypatch) -> None:
+    """NO_COLOR (no-color.org): set to anything, the terminal view adds no styling escapes."""
+    from viewer.ask import BOLD, DIM, AskPrinter
+    from viewer.turn import TurnRecorder
+
+    def run() -> str:
+        out = io.StringIO()
+        rec = TurnRecorder(model="m")
+        printer = AskPrinter(out, rec, tty=True, rows=0)
+        for piece in ["<think>Let me think.", "</think>", "Answer."]:
+            printer.on_events(rec.feed(Delta(content=piece)))
+        printer.on_events(rec.finish())
+        printer.finish(rec.snapshot())
+        return out.getvalue()
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    styled = run()
+    assert DIM in styled and BOLD in styled
+    monkeypatch.setenv("NO_COLOR", "1")
+    plain = run()
+    assert "\x1b" not in plain
+    assert "Let me think." in plain and "Answer." in plain and "Thought for" in plain

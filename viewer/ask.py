@@ -69,9 +69,10 @@ class StatusLine:
     `close()` gives the whole screen back. Only ever used on a terminal.
     """
 
-    def __init__(self, out: TextIO, rows: int) -> None:
+    def __init__(self, out: TextIO, rows: int, *, styled: bool = True) -> None:
         self.out = out
         self.rows = rows
+        self.dim, self.reset = (DIM, RESET) if styled else ("", "")
         self.text = ""
         self.active = False
 
@@ -83,7 +84,7 @@ class StatusLine:
     def show(self, text: str) -> None:
         if self.active and text != self.text:
             self.text = text
-            self.out.write(f"\x1b7\x1b[{self.rows};1H\x1b[2K{DIM}{text}{RESET}\x1b8")
+            self.out.write(f"\x1b7\x1b[{self.rows};1H\x1b[2K{self.dim}{text}{self.reset}\x1b8")
 
     def close(self) -> None:
         if self.active:
@@ -114,6 +115,8 @@ class AskPrinter:
         self.out = out
         self.recorder = recorder
         self.tty = bool(getattr(out, "isatty", lambda: False)()) if tty is None else tty
+        # Dim and bold only on a terminal, and never when NO_COLOR is set to anything (no-color.org).
+        self.styled = self.tty and not os.environ.get("NO_COLOR")
         self.outline = outline  # print numbered step titles instead of the reasoning text (`ask --outline`)
         self._steps_printed = 0
         self._dimmed = False
@@ -127,12 +130,12 @@ class AskPrinter:
         if self.tty:
             height = rows if rows is not None else _terminal_rows(out)
             if height >= 4:
-                self.status = StatusLine(out, height)
+                self.status = StatusLine(out, height, styled=self.styled)
 
     # -- output helpers (called with the lock held) ----------------------------------------------
 
     def _style(self, code: str) -> str:
-        return code if self.tty else ""
+        return code if self.styled else ""
 
     def _write(self, text: str) -> None:
         if text:
