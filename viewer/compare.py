@@ -109,19 +109,29 @@ def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def _cell(key: str, value: Any) -> str:
     if value is None:
         return "–"
-    if key.endswith("_s"):
-        return f"{float(value):.2f}s"
     if key == "tokens_per_s":
         return f"{float(value):.1f}"
+    if key.endswith("_s"):
+        return f"{float(value):.2f}s"
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
 
 
 def table_rows(names: Sequence[str], rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    """Headings and cells of the metrics table: one row per target (`names[i]` with `rows[i]`)."""
+    """Headings and cells of the metrics table: one row per target (`names[i]` with `rows[i]`); a failed
+    target's finish cell says "error"."""
     head = ["target", *(title for _, title in METRICS)]
-    body = [[name, *(_cell(key, row.get(key)) for key, _ in METRICS)] for name, row in zip(names, rows, strict=True)]
+    body = [
+        [
+            name,
+            *(
+                ("error" if key == "finish_reason" and row.get("error") else _cell(key, row.get(key)))
+                for key, _ in METRICS
+            ),
+        ]
+        for name, row in zip(names, rows, strict=True)
+    ]
     return head, body
 
 
@@ -132,7 +142,7 @@ def text_table(head: Sequence[str], body: Sequence[Sequence[str]]) -> str:
     def line(cells: Sequence[str]) -> str:
         out = []
         for i, cell in enumerate(cells):
-            left = i == 0 or not any(ch.isdigit() for ch in cell)
+            left = i == 0 or not (cell == "–" or any(ch.isdigit() for ch in cell))
             out.append(cell.ljust(widths[i]) if left else cell.rjust(widths[i]))
         return "  ".join(out).rstrip()
 
@@ -200,12 +210,15 @@ def parse_model_spec(spec: str, default_base_url: str | None) -> tuple[str, str 
 # -- one run without a store (the CLI) ------------------------------------------------------------------
 
 
-def run_once(targets: Sequence[Target], prompt: str, *, stop: threading.Event | None = None) -> list[AssistantTurn]:
+def run_once(
+    targets: Sequence[Target], prompt: str, *, stop: threading.Event | None = None, assume_open: bool = False
+) -> list[AssistantTurn]:
     """Send `prompt` (a one-message conversation) to every target at once; wait for all; the turns in order.
 
     Each target streams in its own thread (`Reply.start`); one that cannot even be sent (a bad URL or
     setting) gets an error turn of its own. Setting `stop` stops every reply still streaming (partial text
-    kept). Never raises for a target's failure."""
+    kept). `assume_open`: the templates pre-fill the opening marker (`ask --assume-thinking`). Never raises
+    for a target's failure."""
     replies: list[Reply | None] = []
     turns: list[AssistantTurn | None] = []
     for target in targets:
@@ -228,7 +241,9 @@ def run_once(targets: Sequence[Target], prompt: str, *, stop: threading.Event | 
                 )
             )
             continue
-        reply = Reply(client=client, request=request, options=TurnOptions(markers=target.markers))
+        reply = Reply(
+            client=client, request=request, options=TurnOptions(markers=target.markers, assume_open=assume_open)
+        )
         replies.append(reply)
         turns.append(None)
     for reply in replies:
