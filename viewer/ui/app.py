@@ -12,7 +12,7 @@ import streamlit as st
 from viewer.models import Conversation
 from viewer.replies import Reply, ReplyService
 from viewer.store import Store, StoreError
-from viewer.ui import chat, sidebar
+from viewer.ui import chat, compare_view, sidebar
 from viewer.ui.context import get_bootstrap, get_service, get_store, store_problem_banner
 from viewer.ui.settings import Settings
 from viewer.ui.style import REASONING_STYLE
@@ -77,6 +77,11 @@ def main() -> None:
         model=model,
         read_timeout=float(st.session_state.get("read_timeout", 600)),
     )
+    if compare_view.wanted(store, conv):  # issue 7: the compare page has its own module
+        compare_view.main(store, settings, conv)
+        with conversations_slot:
+            sidebar.conversations_section(store, service, None)
+        return
     notice = st.empty()  # always present, so the live bubble keeps its place from one run to the next
     if boot.notice and conv is None:
         notice.info(boot.notice)
