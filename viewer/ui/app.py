@@ -61,9 +61,11 @@ def _start_requested(
 
 
 def main() -> None:
-    st.set_page_config(page_title="reasoning-viewer", page_icon="💭", layout="centered")
+    store = get_store()
+    wide = compare_view.wanted(store, None, conv_id=st.query_params.get("c"))  # columns need the width
+    st.set_page_config(page_title="reasoning-viewer", page_icon="💭", layout="wide" if wide else "centered")
     st.html(REASONING_STYLE)
-    store, service, boot = get_store(), get_service(), get_bootstrap()
+    service, boot = get_service(), get_bootstrap()
     store_problem_banner(store)  # read-only, damaged or unreadable history file: one banner, never a traceback
     conv = _current_conversation(store)
     with st.sidebar:

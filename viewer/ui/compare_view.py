@@ -16,10 +16,10 @@ import streamlit as st
 from viewer import compare, labels
 from viewer.compare import CompareRun, CompareService
 from viewer.models import AssistantTurn, Conversation, Message
-from viewer.replies import ReplyRefused
+from viewer.replies import ReplyRefused, Target
 from viewer.request_builder import REASONING_EFFORTS
 from viewer.safe_markdown import escape_markdown, images_as_links
-from viewer.store import Store
+from viewer.store import Store, StoreError
 from viewer.ui import chat, outline_view, sidebar
 from viewer.ui.context import get_service
 from viewer.ui.settings import Settings
@@ -28,6 +28,7 @@ PARAM = "compare"
 """The deep link's query parameter: a comma-separated list of models of the current endpoint."""
 COMPOSER_KEY = "compare_composer"
 NOTICE_KEY = "compare_notice"
+RESTORE_KEY = "compare_restore"  # a prompt that was not sent, put back in the box next run
 THINKING = ("default", "on", "off")
 
 
@@ -37,9 +38,16 @@ def get_compare_service() -> CompareService:
     return CompareService(get_service())
 
 
-def wanted(store: Store, conv: Conversation | None) -> bool:
-    """Is this run the compare page? (the deep link, or a stored comparison's conversation)."""
-    return PARAM in st.query_params or (conv is not None and store.compare_group_of(conv.id) is not None)
+def wanted(store: Store, conv: Conversation | None, *, conv_id: str | None = None) -> bool:
+    """Is this run the compare page? (the deep link, or a stored comparison's conversation: `conv`, or its
+    id before it is loaded). A history file that cannot be read answers no: the chat page explains."""
+    cid = conv.id if conv is not None else conv_id
+    if PARAM in st.query_params:
+        return True
+    try:
+        return bool(cid) and store.compare_group_of(str(cid)) is not None
+    except StoreError:
+        return False
 
 
 def open_compare(models: str) -> None:
@@ -51,17 +59,51 @@ def open_compare(models: str) -> None:
 
 def main(store: Store, settings: Settings, conv: Conversation | None) -> None:
     """Draw the compare page: the target chooser for a new comparison, else the run's columns."""
-    st.set_page_config(layout="wide")
     service = get_compare_service()
     group = store.compare_group_of(conv.id) if conv is not None else None
     run = service.get(group) if group is not None else None
     notice = st.session_state.pop(NOTICE_KEY, None)
     if notice:
         st.error(escape_markdown(notice))
+    # Two slots, one per mode, both always present: when a new comparison starts, the run that watches its
+    # replies empties the chooser's slot (stale elements would otherwise linger until the run ends; a block
+    # redrawn at the same place keeps the old block's children, so one shared slot would not do).
+    chooser_slot, run_slot = st.empty(), st.empty()
+    views: list[chat.LiveReplyView] = []
+    targets: list[Target] = []
     if run is None:
-        _chooser(service, settings)
+        with chooser_slot.container():
+            targets = _chooser(settings)
     else:
-        _show_run(service, run, settings)
+        with run_slot.container():
+            views = _show_run(service, run)
+    if RESTORE_KEY in st.session_state:
+        st.session_state[COMPOSER_KEY] = st.session_state.pop(RESTORE_KEY)
+    prompt = st.chat_input("Ask every target (each keeps its own history)", key=COMPOSER_KEY)
+    if prompt and run is None:
+        try:
+            run = service.start(targets, prompt)
+        except ReplyRefused as exc:
+            st.session_state[NOTICE_KEY] = exc.message + " Your message was not sent; it is kept in the box."
+            st.session_state[RESTORE_KEY] = prompt
+            st.rerun()
+        if PARAM in st.query_params:
+            del st.query_params[PARAM]
+        sidebar.open_conversation(run.columns[0].conversation_id)
+        st.rerun()
+    elif prompt and run is not None:
+        if run.running():
+            st.session_state[NOTICE_KEY] = "The replies are still streaming; your message was not sent."
+            st.session_state[RESTORE_KEY] = prompt
+        else:
+            try:
+                service.follow_up(run.group_id, prompt, api_key=settings.session_api_key())
+            except ReplyRefused as exc:
+                st.session_state[NOTICE_KEY] = exc.message
+        st.rerun()
+    if views:
+        chat.watch_replies(views)
+        st.rerun()
 
 
 # -- a new comparison ---------------------------------------------------------------------------------
@@ -72,7 +114,8 @@ def _models(settings: Settings) -> list[str]:
     return list(models)
 
 
-def _chooser(service: CompareService, settings: Settings) -> None:
+def _chooser(settings: Settings) -> list[Target]:
+    """The target chooser of a new comparison; returns the targets as chosen."""
     st.subheader("Compare models")
     st.caption("One question to every target at once; each keeps its own history.")
     preselected = [m.strip() for m in st.query_params.get(PARAM, "").split(",") if m.strip()][: compare.MAX_TARGETS]
@@ -107,16 +150,7 @@ def _chooser(service: CompareService, settings: Settings) -> None:
                 max_tokens=int(budget) or None,
             )
             targets.append(dataclasses.replace(base, settings=gen))
-    prompt = st.chat_input("Ask every target", key=COMPOSER_KEY)
-    if prompt:
-        try:
-            run = service.start(targets, prompt)
-        except ReplyRefused as exc:
-            st.error(escape_markdown(exc.message))
-            return
-        del st.query_params[PARAM]
-        sidebar.open_conversation(run.columns[0].conversation_id)
-        st.rerun()
+    return targets
 
 
 # -- a comparison's columns ---------------------------------------------------------------------------
@@ -152,7 +186,8 @@ def metrics_table(names: list[str], turns: list[AssistantTurn | None]) -> None:
     st.table([{h: escape_markdown(c) for h, c in zip(head, row, strict=True)} for row in body])
 
 
-def _show_run(service: CompareService, run: CompareRun, settings: Settings) -> None:
+def _show_run(service: CompareService, run: CompareRun) -> list[chat.LiveReplyView]:
+    """The run's columns, and its metrics table once nothing streams; returns the live views to watch."""
     convs = service.conversations(run)
     names = [c.name for c in run.columns]
     title = next((c.title for c in convs if c.messages), "Comparison")
@@ -197,16 +232,4 @@ def _show_run(service: CompareService, run: CompareRun, settings: Settings) -> N
                 service.forget(run.group_id)
                 sidebar.open_conversation(None)
                 st.rerun()
-    prompt = st.chat_input("Ask every target again (each keeps its own history)", key=COMPOSER_KEY)
-    if prompt:
-        if run.running():
-            st.session_state[NOTICE_KEY] = "The replies are still streaming; your message was not sent."
-        else:
-            try:
-                service.follow_up(run.group_id, prompt, api_key=settings.session_api_key())
-            except ReplyRefused as exc:
-                st.session_state[NOTICE_KEY] = exc.message
-        st.rerun()
-    if views:
-        chat.watch_replies(views)
-        st.rerun()
+    return views
