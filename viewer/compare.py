@@ -241,27 +241,24 @@ def run_once(
                 )
             )
             continue
-        reply = Reply(
+        started = Reply(
             client=client, request=request, options=TurnOptions(markers=target.markers, assume_open=assume_open)
         )
-        replies.append(reply)
+        replies.append(started)
         turns.append(None)
-    for reply in replies:
-        if reply is not None:
-            reply.start()
-    for reply in replies:
-        if reply is None:
-            continue
+    live = [r for r in replies if r is not None]
+    for reply in live:
+        reply.start()
+    for reply in live:
         while not reply.wait(0.1):
             if stop is not None and stop.is_set():
-                for other in replies:
-                    if other is not None:
-                        other.stop()
+                for other in live:
+                    other.stop()
     out: list[AssistantTurn] = []
-    for turn, reply in zip(turns, replies, strict=True):
+    for turn, maybe in zip(turns, replies, strict=True):
         if turn is None:
-            assert reply is not None  # every target has a turn or a reply
-            turn = reply.snapshot()
+            assert maybe is not None  # every target has a turn or a reply
+            turn = maybe.snapshot()
         out.append(turn)
     return out
 

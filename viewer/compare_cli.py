@@ -86,7 +86,7 @@ def main(args: argparse.Namespace) -> int:
 
     def _interrupt(signum: int, frame: Any) -> None:  # first Ctrl-C: stop every reply, keep what came
         stop.set()
-        signal.signal(signum, previous[signum])
+        signal.signal(signum, previous[signal.Signals(signum)])
 
     for sig in previous:
         signal.signal(sig, _interrupt)

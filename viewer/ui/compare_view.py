@@ -17,7 +17,7 @@ from viewer import compare, labels
 from viewer.compare import CompareRun, CompareService
 from viewer.models import AssistantTurn, Conversation, Message
 from viewer.replies import ReplyRefused, Target
-from viewer.request_builder import REASONING_EFFORTS
+from viewer.request_builder import REASONING_EFFORTS, ThinkingSwitch
 from viewer.safe_markdown import escape_markdown, images_as_links
 from viewer.store import Store, StoreError
 from viewer.ui import chat, outline_view, sidebar
@@ -29,7 +29,7 @@ PARAM = "compare"
 COMPOSER_KEY = "compare_composer"
 NOTICE_KEY = "compare_notice"
 RESTORE_KEY = "compare_restore"  # a prompt that was not sent, put back in the box next run
-THINKING = ("default", "on", "off")
+THINKING: tuple[ThinkingSwitch, ...] = ("default", "on", "off")
 
 
 @st.cache_resource(show_spinner=False)
