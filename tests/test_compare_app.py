@@ -114,3 +114,13 @@ def test_a_failing_target_shows_its_error_in_its_column(server: ReplayServer, st
     assert any("500" in e.value for e in at.error)
     table = at.table[0].value
     assert list(table["finish"]) == ["error", "stop"]
+
+
+def test_the_sidebar_button_opens_compare_mode_with_the_endpoints_models(server: ReplayServer) -> None:  # noqa: F811
+    at = run(AppTest.from_file(str(APP_FILE), default_timeout=RUN_TIMEOUT_S))
+    assert not [s for s in at.selectbox if s.key and s.key.startswith("compare_model_")]
+    next(b for b in at.sidebar.button if b.label == "Compare models").click()
+    run(at)
+    picked = [s.value for s in at.selectbox if s.key and s.key.startswith("compare_model_")]
+    assert len(picked) == 2 and set(picked) <= set(server.model_ids) and picked[0] != picked[1]
+    assert any(s.value == "Compare models" for s in at.subheader)
