@@ -30,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "ask":
             return _ask(args)
+        if args.command == "compare":
+            from viewer.compare_cli import main as compare_main
+
+            return compare_main(args)
         if args.command == "serve-demo":
             return _serve_demo(args)
         return _launch_app(args)
@@ -120,6 +124,39 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the model's template pre-fills the opening <think>: treat the reply as reasoning from the start",
     )
+
+    cmp = sub.add_parser(
+        "compare",
+        help="ask several models the same question at once and compare their reasoning metrics",
+        description="Send one prompt to every --model concurrently and print a table of the metrics "
+        "(waited, thought, answered, total, reasoning and answer tokens, tok/s, finish reason, steps).",
+    )
+    cmp.add_argument("prompt", help="the user message")
+    cmp.add_argument(
+        "--base-url",
+        default=os.environ.get("OPENAI_BASE_URL"),
+        help="OpenAI-compatible base URL for models given without @URL (env OPENAI_BASE_URL)",
+    )
+    cmp.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        metavar="MODEL[@URL]",
+        help="a model to compare (repeat it); MODEL@BASE_URL for a model on another endpoint, "
+        "e.g. demo-r1@http://127.0.0.1:8000/v1",
+    )
+    cmp.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="VAR", help="as for ask")
+    cmp.add_argument("--api-key", nargs="?", action=_NoKeyOnCommandLine, help=argparse.SUPPRESS)
+    cmp.add_argument("--system", help="system prompt")
+    cmp.add_argument("--max-tokens", type=int, help="token budget for reasoning + answer")
+    cmp.add_argument("--temperature", type=float)
+    cmp.add_argument("--reasoning-effort", choices=REASONING_EFFORTS)
+    cmp.add_argument("--json", action="store_true", help='print one object {"results": [...]} at the end')
+    cmp.add_argument("--show", action="store_true", help="print each reply before the table")
+    cmp.add_argument("--runs", type=int, default=1, help="repeat N times; report the median and p90 of each metric")
+    cmp.add_argument("--connect-timeout", type=float, default=5.0, help="seconds (default 5)")
+    cmp.add_argument("--read-timeout", type=float, default=600.0, help="seconds of silence tolerated (default 600)")
+    cmp.add_argument("--assume-thinking", action="store_true", help="as for ask")
 
     demo = sub.add_parser("serve-demo", help="run the OpenAI-compatible replay server on its own")
     demo.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)

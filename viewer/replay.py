@@ -37,7 +37,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -433,6 +433,10 @@ class RequestRecord:
     trace: str | None = None
     stream: bool = False
     finished: bool = False  # the handler is done with this request
+    started_at: float = field(default_factory=time.monotonic)
+    """`time.monotonic()` when the request arrived (tests check that requests overlapped)."""
+    finished_at: float | None = None
+    """`time.monotonic()` when the handler was done with it."""
 
 
 class _ClientGone(Exception):
@@ -1038,6 +1042,7 @@ class ReplayServer:
 
     def _finish(self, record: RequestRecord) -> None:
         with self._cond:
+            record.finished_at = time.monotonic()
             record.finished = True
             self._cond.notify_all()
 

@@ -96,6 +96,20 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX conversations_by_updated ON conversations(updated_at DESC);
         """,
     ),
+    (
+        5,
+        """
+        -- Compare runs (issue 7): one stored conversation per target, grouped. A member row goes with its
+        -- conversation; `target_json` is the target's endpoint name, base URL and settings (never a key).
+        CREATE TABLE compare_members (
+            group_id        TEXT NOT NULL,
+            position        INTEGER NOT NULL,
+            conversation_id TEXT NOT NULL UNIQUE REFERENCES conversations(id) ON DELETE CASCADE,
+            target_json     TEXT NOT NULL DEFAULT '{}',
+            PRIMARY KEY (group_id, position)
+        );
+        """,
+    ),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]
 
@@ -1020,6 +1034,56 @@ class Store:
             conn.execute(
                 "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (key, text),
+            )
+
+    # -- compare runs (issue 7) --------------------------------------------------------------------------
+
+    def add_compare_member(self, group_id: str, position: int, conversation_id: str, target: dict[str, Any]) -> None:
+        """Make `conversation_id` column `position` (0-based) of compare run `group_id`.
+
+        `target` is a JSON-serialisable description of the target (secrets scrubbed, see `scrub_secrets`).
+        Raises `UnknownConversation` if the conversation does not exist, `sqlite3.IntegrityError` if the
+        column or the conversation is already taken.
+        """
+        text = json.dumps(scrub_secrets(target), ensure_ascii=False)
+        with self._write() as conn:
+            if conn.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)).fetchone() is None:
+                raise UnknownConversation(conversation_id)
+            conn.execute(
+                "INSERT INTO compare_members (group_id, position, conversation_id, target_json) VALUES (?, ?, ?, ?)",
+                (group_id, position, conversation_id, text),
+            )
+
+    def compare_members(self, group_id: str) -> list[tuple[str, dict[str, Any]]]:
+        """The run's columns in order: (conversation id, target description); [] for an unknown group."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT conversation_id, target_json FROM compare_members WHERE group_id = ? ORDER BY position",
+                (group_id,),
+            ).fetchall()
+        return [(cid, json.loads(text)) for cid, text in rows]
+
+    def compare_index(self) -> dict[str, tuple[str, int]]:
+        """Every conversation that belongs to a compare run: conversation id → (group id, position)."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT conversation_id, group_id, position FROM compare_members").fetchall()
+        return {cid: (gid, pos) for cid, gid, pos in rows}
+
+    def compare_group_of(self, conversation_id: str) -> str | None:
+        """The compare run the conversation is a column of, or None for an ordinary chat."""
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT group_id FROM compare_members WHERE conversation_id = ?", (conversation_id,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def delete_compare_group(self, group_id: str) -> None:
+        """Delete the run and its conversations (idempotent)."""
+        with self._write() as conn:
+            conn.execute(
+                "DELETE FROM conversations"
+                " WHERE id IN (SELECT conversation_id FROM compare_members WHERE group_id = ?)",
+                (group_id,),
             )
 
     # -- import -------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import streamlit as st
 from viewer.models import Conversation
 from viewer.replies import Reply, ReplyService
 from viewer.store import Store, StoreError
-from viewer.ui import chat, sidebar
+from viewer.ui import chat, compare_view, sidebar
 from viewer.ui.context import get_bootstrap, get_service, get_store, store_problem_banner
 from viewer.ui.settings import Settings
 from viewer.ui.style import REASONING_STYLE
@@ -61,9 +61,11 @@ def _start_requested(
 
 
 def main() -> None:
-    st.set_page_config(page_title="reasoning-viewer", page_icon="💭", layout="centered")
+    store = get_store()
+    wide = compare_view.wanted(store, None, conv_id=st.query_params.get("c"))  # columns need the width
+    st.set_page_config(page_title="reasoning-viewer", page_icon="💭", layout="wide" if wide else "centered")
     st.html(REASONING_STYLE)
-    store, service, boot = get_store(), get_service(), get_bootstrap()
+    service, boot = get_service(), get_bootstrap()
     store_problem_banner(store)  # read-only, damaged or unreadable history file: one banner, never a traceback
     conv = _current_conversation(store)
     with st.sidebar:
@@ -77,6 +79,11 @@ def main() -> None:
         model=model,
         read_timeout=float(st.session_state.get("read_timeout", 600)),
     )
+    if compare_view.wanted(store, conv):  # issue 7: the compare page has its own module
+        compare_view.main(store, settings, conv)
+        with conversations_slot:
+            sidebar.conversations_section(store, service, None)
+        return
     notice = st.empty()  # always present, so the live bubble keeps its place from one run to the next
     if boot.notice and conv is None:
         notice.info(boot.notice)

@@ -281,6 +281,107 @@ def live_key(message_id: str) -> str:
     return f"live-{message_id}"
 
 
+class LiveReplyView:
+    """One streaming reply drawn into the current container: its live thinking section ("Thinking… Ns" →
+    "Thought for N seconds"; none for a model that does not reason), its answer, a wait line and a save note.
+
+    Create it inside the container (a chat bubble, a compare column); then call `step()` until it returns
+    True. It only reads the reply's log through its own cursor: it never stops the reply (unless the user
+    clicks its Stop button, when `stop_button` is set).
+    """
+
+    def __init__(self, reply: Reply, *, stop_button: bool = True) -> None:
+        self.reply = reply
+        self.thinking = _ReasoningView(st.empty(), key=live_key(reply.message_id), message_id=reply.message_id)
+        self.answer_slot = st.empty()
+        self.wait_slot = st.empty()
+        self.note_slot = st.empty()
+        self.note: str | None = None
+        if stop_button:
+            st.button("Stop", key=f"stop-{reply.message_id}", icon=":material/stop_circle:", on_click=reply.stop)
+        self.cursor = TextCursor()
+        self.steps = 0
+        self.answer = ""
+        self.shown_wait: int | None = None
+        self.finished = False
+
+    def step(self) -> bool:
+        """Draw what is new in the log; True once the reply has ended and everything is drawn."""
+        if self.finished:
+            return True
+        reply, thinking = self.reply, self.thinking
+        closed = reply.log.closed
+        changes = self.cursor.advance(reply.log)
+        now = time.monotonic()
+        if (changes.reasoning_started or changes.reasoning or changes.answer) and self.shown_wait is not None:
+            self.wait_slot.empty()  # once: every element call is a message to the browser
+            self.shown_wait = None
+        if changes.reasoning_started or changes.reasoning:
+            thinking.ensure(outline_view.thinking_label(reply.thinking_seconds(), self.steps), skim=True)
+        if changes.reasoning:
+            thinking.add(changes.reasoning, now)
+        else:
+            thinking.flush(now, force=False)
+        if changes.reasoning or changes.reasoning_ended:
+            update = reply.outline_since(len(thinking.steps))
+            self.steps = update.cursor + (update.current is not None)
+            thinking.outline(update)
+        if changes.answer_reset:
+            self.answer = ""
+            self.answer_slot.empty()
+        if changes.answer:
+            self.answer += changes.answer
+            self.answer_slot.markdown(images_as_links(self.answer))
+        if changes.reasoning_ended:
+            label = labels.thought_label(reply.thinking_seconds())
+            thinking.fold(outline_view.folded_label(label, self.steps), now)
+        seconds = reply.thinking_seconds()
+        if thinking.section is not None and not thinking.folded:
+            thinking.label(outline_view.thinking_label(seconds, self.steps))
+        elif thinking.section is None and not self.answer:
+            waited = int(reply.elapsed())
+            if waited != self.shown_wait and not changes:
+                self.wait_slot.caption(f"Waiting for the model… {waited}s")
+                self.shown_wait = waited
+        if reply.save_problem != self.note:
+            self.note = reply.save_problem
+            if self.note:
+                self.note_slot.caption(f":material/save: {escape_markdown(self.note)}")
+            else:
+                self.note_slot.empty()
+        self.finished = closed and self.cursor.cursor >= len(reply.log)
+        return self.finished
+
+    def to_tick(self) -> float:
+        """Seconds until this reply's clock shows the next whole second."""
+        seconds = self.reply.thinking_seconds()
+        clock = seconds if seconds is not None else self.reply.elapsed()
+        return 1.0 - (clock % 1.0) + 0.01
+
+
+def watch_replies(views: list[LiveReplyView]) -> None:
+    """Draw several streaming replies in one loop until all have ended (each view in its own container).
+
+    Wakes for new text (at most `UPDATES_PER_S` times a second) or for the next whole second of any clock,
+    whichever comes first, so the labels tick on time even while the servers are silent."""
+    last_update = 0.0
+    while True:
+        running = [v for v in views if not v.step()]
+        if not running:
+            return
+        now = time.monotonic()
+        last_update = now
+        to_tick = min(v.to_tick() for v in running)
+        first = running[0]
+        if len(running) == 1:
+            first.reply.log.wait(first.cursor.cursor, to_tick)
+        else:  # no wait on several logs at once: wake at the update rate and look at all of them
+            first.reply.log.wait(first.cursor.cursor, min(to_tick, 1.0 / UPDATES_PER_S))
+        spare = 1.0 / UPDATES_PER_S - (time.monotonic() - last_update)
+        if spare > 0 and not first.reply.log.closed:
+            first.reply.done.wait(min(spare, to_tick))
+
+
 def watch_live(reply: Reply) -> None:
     """Draw the streaming reply until it ends, then rerun so it is drawn from the store like any other.
 
@@ -288,66 +389,6 @@ def watch_live(reply: Reply) -> None:
     (a rerun, a reload, another conversation, a closed tab). Only the Stop button stops it.
     """
     with st.chat_message("assistant"):
-        thinking = _ReasoningView(st.empty(), key=live_key(reply.message_id), message_id=reply.message_id)
-        answer_slot = st.empty()
-        wait_slot = st.empty()
-        note_slot = st.empty()
-        note: str | None = None
-        st.button("Stop", key=f"stop-{reply.message_id}", icon=":material/stop_circle:", on_click=reply.stop)
-        cursor = TextCursor()
-        steps = 0
-        answer = ""
-        shown_wait: int | None = None
-        last_update = 0.0
-        while True:
-            closed = reply.log.closed
-            changes = cursor.advance(reply.log)
-            now = time.monotonic()
-            if (changes.reasoning_started or changes.reasoning or changes.answer) and shown_wait is not None:
-                wait_slot.empty()  # once: every element call is a message to the browser
-                shown_wait = None
-            if changes.reasoning_started or changes.reasoning:
-                thinking.ensure(outline_view.thinking_label(reply.thinking_seconds(), steps), skim=True)
-            if changes.reasoning:
-                thinking.add(changes.reasoning, now)
-            else:
-                thinking.flush(now, force=False)
-            if changes.reasoning or changes.reasoning_ended:
-                update = reply.outline_since(len(thinking.steps))
-                steps = update.cursor + (update.current is not None)
-                thinking.outline(update)
-            if changes.answer_reset:
-                answer = ""
-                answer_slot.empty()
-            if changes.answer:
-                answer += changes.answer
-                answer_slot.markdown(images_as_links(answer))
-            if changes.reasoning_ended:
-                label = labels.thought_label(reply.thinking_seconds())
-                thinking.fold(outline_view.folded_label(label, steps), now)
-            seconds = reply.thinking_seconds()
-            if thinking.section is not None and not thinking.folded:
-                thinking.label(outline_view.thinking_label(seconds, steps))
-            elif thinking.section is None and not answer:
-                waited = int(reply.elapsed())
-                if waited != shown_wait and not changes:
-                    wait_slot.caption(f"Waiting for the model… {waited}s")
-                    shown_wait = waited
-            if reply.save_problem != note:
-                note = reply.save_problem
-                if note:
-                    note_slot.caption(f":material/save: {escape_markdown(note)}")
-                else:
-                    note_slot.empty()
-            if closed and cursor.cursor >= len(reply.log):
-                break
-            last_update = now
-            # Wake for new text (at most UPDATES_PER_S times a second) or for the next whole second of the
-            # clock, whichever comes first, so the label ticks on time even while the server is silent.
-            clock = seconds if seconds is not None else reply.elapsed()
-            to_tick = 1.0 - (clock % 1.0) + 0.01
-            reply.log.wait(cursor.cursor, to_tick)
-            spare = 1.0 / UPDATES_PER_S - (time.monotonic() - last_update)
-            if spare > 0 and not reply.log.closed:
-                reply.done.wait(min(spare, to_tick))
+        view = LiveReplyView(reply)
+        watch_replies([view])
     st.rerun()

@@ -217,6 +217,13 @@ def titler_settings(profile: EndpointProfile, session_api_key: str | None = None
 
 def conversations_section(store: Store, service: ReplyService, current: Conversation | None) -> None:
     st.button("New chat", icon=":material/add:", use_container_width=True, on_click=open_conversation, args=(None,))
+    st.button(
+        "Compare models",
+        icon=":material/view_column:",
+        use_container_width=True,
+        on_click=_open_compare,
+        args=("",),
+    )
     query = st.text_input("Search", key="search", placeholder="prompts, answers, reasoning")
     if query.strip():
         try:
@@ -236,9 +243,17 @@ def conversations_section(store: Store, service: ReplyService, current: Conversa
     st.caption("Conversations")
     streaming = service.streaming_conversations()
     current_id = current.id if current else None
+    in_compare = _compare_index(store)
     for summary in store.list_conversations():
         label = summary.title
-        if summary.id in streaming:
+        group = in_compare.get(summary.id)
+        if group is not None:  # a comparison (issue 7) is listed once, by its first column
+            if group[1] != 0:
+                continue
+            label = f"⚖ {label} · comparison"
+            if any(g == group[0] and cid in streaming for cid, g in _members(in_compare)):
+                label = f"{label} · streaming…"
+        elif summary.id in streaming:
             label = f"{label} · streaming…"
         if summary.id == current_id:
             label = f"▸ {label}"
@@ -263,6 +278,23 @@ def conversations_section(store: Store, service: ReplyService, current: Conversa
                 st.rerun()
             _export(current)
     _import(store)
+
+
+def _open_compare(model: str) -> None:
+    from viewer.ui.compare_view import open_compare
+
+    open_compare(model)
+
+
+def _compare_index(store: Store) -> dict[str, tuple[str, int]]:
+    try:
+        return store.compare_index()
+    except StoreError:
+        return {}
+
+
+def _members(index: dict[str, tuple[str, int]]) -> list[tuple[str, str]]:
+    return [(cid, gid) for cid, (gid, _) in index.items()]
 
 
 def _export(conv: Conversation) -> None:

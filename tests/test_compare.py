@@ -1,0 +1,171 @@
+"""viewer/compare.py: compare runs against a real replay server over loopback, saved in a real SQLite file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from viewer import compare
+from viewer.compare import CompareService, parse_model_spec, percentile, summarize
+from viewer.models import EndpointProfile
+from viewer.replay import ReplayServer
+from viewer.replies import ReplyRefused, ReplyService, Target
+from viewer.request_builder import GenerationSettings
+from viewer.store import Store
+
+PROMPT = "What is 17 × 23?"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store(tmp_path / "compare.db")
+    yield s
+    s.close()
+
+
+def target(server: ReplayServer, model: str, **settings: object) -> Target:
+    profile = EndpointProfile(name="replay", base_url=server.base_url, api_key_env="NO_SUCH_KEY")
+    return Target(profile=profile, settings=GenerationSettings(model=model, **settings))  # type: ignore[arg-type]
+
+
+def overlapped(records: list) -> bool:
+    """Every request started before every other one finished: they were served at the same time."""
+    return max(r.started_at for r in records) < min(r.finished_at for r in records)
+
+
+def test_run_once_streams_concurrently_and_a_failing_target_breaks_nothing() -> None:
+    with ReplayServer(speed=0.5) as server:  # real pacing, so a sequential run could not overlap
+        turns = compare.run_once(
+            [target(server, "demo-r1"), target(server, "demo-r1+status=500"), target(server, "demo-v3")],
+            PROMPT,
+        )
+        records = [r for r in server.wait_finished(3) if r.model]
+    r1, failed, v3 = turns
+    assert r1.error is None and r1.reasoning and r1.answer and r1.finish_reason == "stop"
+    assert v3.error is None and v3.answer and not v3.reasoning
+    assert failed.error is not None and failed.error.status == 500
+    ok = [r for r in records if r.status != 500]
+    assert len(ok) == 2 and overlapped(ok)
+
+
+def test_metrics_of_a_reasoning_and_a_plain_model(replay_server: ReplayServer) -> None:
+    r1, v3 = compare.run_once([target(replay_server, "demo-r1"), target(replay_server, "demo-v3")], PROMPT)
+    m1, m3 = compare.metrics(r1), compare.metrics(v3)
+    assert set(m1) == {key for key, _ in compare.METRICS} | {"error"}
+    assert m1["thought_s"] is not None and m1["reasoning_tokens"] and m1["steps"] >= 1
+    assert m3["thought_s"] is None and not m3["reasoning_tokens"] and m3["steps"] == 0
+    assert m1["answer_tokens"] and m3["answer_tokens"] and m1["finish_reason"] == m3["finish_reason"] == "stop"
+
+
+def test_a_target_that_cannot_be_sent_gets_its_own_error(replay_server: ReplayServer) -> None:
+    bad = Target(
+        profile=EndpointProfile(name="bad", base_url="ftp://nowhere", api_key_env="NO_SUCH_KEY"),
+        settings=GenerationSettings(model="x"),
+    )
+    turns = compare.run_once([bad, target(replay_server, "demo-v3")], PROMPT)
+    assert turns[0].error is not None and turns[0].model == "x"
+    assert turns[1].error is None and turns[1].answer
+
+
+def test_service_saves_one_conversation_per_target_and_follow_ups_keep_each_history(
+    replay_server: ReplayServer, store: Store
+) -> None:
+    service = CompareService(ReplyService(store))
+    run = service.start(
+        [target(replay_server, "demo-r1"), target(replay_server, "demo-r1", thinking="off")], "What is 17 × 23?"
+    )
+    assert run.wait(15)
+    run.replies()[0].saved.wait(5)
+    run.replies()[1].saved.wait(5)
+    members = store.compare_members(run.group_id)
+    assert [cid for cid, _ in members] == [c.conversation_id for c in run.columns]
+    assert members[1][1]["settings"]["thinking"] == "off" and "api_key" not in members[1][1]
+    assert {store.compare_group_of(cid) for cid, _ in members} == {run.group_id}
+
+    service.follow_up(run.group_id, "And 18 × 23?")
+    assert run.wait(15)
+    for reply in run.replies():
+        assert reply.saved.wait(5)
+    convs = service.conversations(run)
+    for conv in convs:
+        assert [m.role for m in conv.messages] == ["user", "assistant", "user", "assistant"]
+        assert conv.messages[2].content == "And 18 × 23?"
+    # Each column sent its own history: its own previous answer, not the other's.
+    sent = [r.body for r in replay_server.requests if r.body and len(r.body["messages"]) == 3]
+    assert len(sent) == 2
+    firsts = {conv.messages[1].turn.answer for conv in convs if conv.messages[1].turn}
+    assert {b["messages"][1]["content"] for b in sent} <= firsts
+
+    # Found again after a "reload" (a new service over the same store), and searchable and exportable.
+    again = CompareService(ReplyService(store)).get(run.group_id)
+    assert again is not None and [c.target.settings.thinking for c in again.columns] == ["default", "off"]
+    hits = store.search("18 × 23")
+    assert {h.conversation_id for h in hits} == {c.conversation_id for c in run.columns}
+    text = compare.to_markdown([c.name for c in run.columns], convs)
+    assert (
+        text.index("| target |")
+        < text.index("## Column 1: demo-r1")
+        < text.index("## Column 2: demo-r1 · thinking off")
+    )
+
+
+def test_a_failing_column_keeps_its_error_and_the_other_finishes(replay_server: ReplayServer, store: Store) -> None:
+    service = CompareService(ReplyService(store))
+    run = service.start([target(replay_server, "demo-r1+disconnect=30"), target(replay_server, "demo-v3")], PROMPT)
+    assert run.wait(15)
+    broken, fine = (r.snapshot() for r in run.replies())
+    assert broken.error is not None and broken.reasoning  # the partial text stays
+    assert fine.error is None and fine.answer
+
+
+def test_stop_stops_every_column(store: Store) -> None:
+    with ReplayServer(speed=0.05) as server:  # slow enough to still be streaming when stopped
+        service = CompareService(ReplyService(store))
+        run = service.start([target(server, "demo-r1"), target(server, "demo-v3")], PROMPT)
+        assert service.running(run.group_id) is run
+        service.stop(run.group_id)
+        assert run.wait(10)
+        assert all(r.snapshot().stopped for r in run.replies())
+        assert service.running(run.group_id) is None
+
+
+def test_fewer_than_two_targets_is_refused(replay_server: ReplayServer, store: Store) -> None:
+    with pytest.raises(ReplyRefused):
+        CompareService(ReplyService(store)).start([target(replay_server, "demo-r1")], PROMPT)
+    assert store.list_conversations() == []
+
+
+def test_deleting_a_group_deletes_its_conversations(replay_server: ReplayServer, store: Store) -> None:
+    run = CompareService(ReplyService(store)).start(
+        [target(replay_server, "demo-r1"), target(replay_server, "demo-v3")], PROMPT
+    )
+    assert run.wait(15)
+    for reply in run.replies():
+        assert reply.saved.wait(5)
+    store.delete_compare_group(run.group_id)
+    assert store.list_conversations() == [] and store.compare_members(run.group_id) == []
+
+
+def test_model_spec_syntax() -> None:
+    assert parse_model_spec("demo-r1", "http://a/v1") == ("demo-r1", "http://a/v1")
+    assert parse_model_spec("demo-r1@http://b:8000/v1", "http://a/v1") == ("demo-r1", "http://b:8000/v1")
+    assert parse_model_spec("org/model@v2", None) == ("org/model@v2", None)
+
+
+@given(st.lists(st.floats(min_value=0, max_value=1e6), min_size=1, max_size=50))
+def test_p90_is_a_value_with_at_least_90_percent_at_or_below(values: list[float]) -> None:
+    p = percentile(values, 90)
+    assert p in values
+    assert sum(v <= p for v in values) >= 0.9 * len(values)
+    assert sum(v < p for v in values) < 0.9 * len(values)
+
+
+def test_summary_median_and_p90() -> None:
+    runs = [{"total_s": t, "finish_reason": "stop"} for t in (1.0, 2.0, 3.0, 4.0, 10.0)]
+    out = summarize(runs)
+    assert out["median"]["total_s"] == 3.0 and out["p90"]["total_s"] == 10.0
+    assert out["median"]["waited_s"] is None and out["p90"]["finish_reason"] == "stop"
