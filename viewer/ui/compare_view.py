@@ -145,7 +145,7 @@ def _chooser(settings: Settings) -> list[Target]:
             gen = dataclasses.replace(
                 base.settings,
                 model=model or "",
-                thinking=thinking,
+                thinking=thinking or "default",
                 reasoning_effort=None if effort == "default" else effort,
                 max_tokens=int(budget) or None,
             )
