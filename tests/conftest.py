@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from viewer.replay import ReplayServer
+from viewer.demo.replay import ReplayServer
 
 
 @pytest.fixture

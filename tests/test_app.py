@@ -21,9 +21,9 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from viewer.demo.replay import ReplayServer
 from viewer.export import to_json
 from viewer.models import AssistantTurn, Conversation, Message
-from viewer.replay import ReplayServer
 from viewer.safe_markdown import escape_markdown
 from viewer.store import Store
 from viewer.ui import context

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from viewer.replay import ReplayServer
+from viewer.demo.replay import ReplayServer
 
 JSON_KEYS = {"reasoning", "answer", "finish_reason", "error", "timings", "usage", "outline", "reasoning_stats"}
 
@@ -222,7 +222,7 @@ ISSUE_TRACES = {
 
 @pytest.fixture(scope="module")
 def issue_seeds(tmp_path_factory) -> Path:
-    from viewer.seeds import Trace, TraceDelta, write_trace
+    from viewer.demo.seeds import Trace, TraceDelta, write_trace
 
     folder = tmp_path_factory.mktemp("seeds")
     for name, (dialect, finish, deltas) in ISSUE_TRACES.items():

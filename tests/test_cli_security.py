@@ -13,7 +13,7 @@ import pytest
 
 from tests.browser.harness import REPO, AppProcess
 from viewer.cli import allowed_hosts
-from viewer.replay import ReplayServer
+from viewer.demo.replay import ReplayServer
 
 
 def test_allowed_hosts_default_to_loopback_and_grow_only_with_host() -> None:

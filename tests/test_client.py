@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from viewer.client import ChatClient, ChatStream, Delta, normalize_base_url
+from viewer.demo.replay import ReplayServer
 from viewer.errors import (
     EMPTY_STREAM_MESSAGE,
     ViewerError,
@@ -21,7 +22,6 @@ from viewer.errors import (
     extract_server_message,
 )
 from viewer.models import ErrorInfo
-from viewer.replay import ReplayServer
 
 MESSAGES = [{"role": "user", "content": "Is 221 prime?"}]
 

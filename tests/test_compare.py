@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from viewer import compare
 from viewer.compare import CompareService, parse_model_spec, percentile, summarize
+from viewer.demo.replay import ReplayServer
 from viewer.models import EndpointProfile
-from viewer.replay import ReplayServer
 from viewer.replies import ReplyRefused, ReplyService, Target
 from viewer.request_builder import GenerationSettings
 from viewer.store import Store

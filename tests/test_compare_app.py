@@ -19,7 +19,7 @@ from tests.test_app import (  # noqa: F401  (fixtures)
     store,
     wait_until,
 )
-from viewer.replay import ReplayServer
+from viewer.demo.replay import ReplayServer
 from viewer.store import Store
 
 

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from viewer.replay import ReplayServer
+from viewer.demo.replay import ReplayServer
 
 ASK_KEYS = {"reasoning", "answer", "finish_reason", "error", "timings", "usage", "outline", "reasoning_stats"}
 PROMPT = "What is 17 × 23?"

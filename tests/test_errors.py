@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from viewer.client import ChatClient
+from viewer.demo.replay import ReplayServer
 from viewer.errors import (
     ViewerError,
     error_from_response,
@@ -15,7 +16,6 @@ from viewer.errors import (
     not_event_stream_error,
     one_line,
 )
-from viewer.replay import ReplayServer
 
 BASE = "http://127.0.0.1:8000/v1"
 

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from viewer.ask import DIM, RESET, AskPrinter
 from viewer.client import Delta
+from viewer.demo.seeds import load_traces
 from viewer.export import from_json, to_html, to_json, to_markdown
 from viewer.models import AssistantTurn, Conversation, Message
 from viewer.outline import (
@@ -28,7 +29,6 @@ from viewer.outline import (
     step_text,
 )
 from viewer.reasoning import ReasoningSplitter
-from viewer.seeds import load_traces
 from viewer.store import Store
 from viewer.turn import TurnOptions, TurnRecorder
 

@@ -32,11 +32,11 @@ from tests.test_app import (  # noqa: F401  (db_path is a fixture)
 )
 from viewer import redact
 from viewer.client import ChatClient
+from viewer.demo.replay import ReplayServer
 from viewer.errors import ViewerError, error_from_response, non_json_error, one_line
 from viewer.export import to_html, to_json, to_markdown
 from viewer.models import AssistantTurn, Conversation, ErrorInfo, Message
 from viewer.redact import MASK, is_secret_name, redact_text, redact_value, remember_secret
-from viewer.replay import ReplayServer
 from viewer.store import Store
 from viewer.turn import run_turn, safe_params
 

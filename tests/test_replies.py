@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from viewer.client import ChatClient
+from viewer.demo.replay import ReplayServer
 from viewer.models import EndpointProfile
 from viewer.reasoning import SplitEvent
-from viewer.replay import ReplayServer
 from viewer.replies import Reply, ReplyBusy, ReplyLog, ReplyRefused, ReplyService, Target, TextCursor
 from viewer.request_builder import GenerationSettings
 from viewer.store import Store

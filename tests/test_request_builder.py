@@ -163,7 +163,7 @@ def test_long_history_with_every_kind_of_turn_alternates_strictly():
 def test_strict_replay_server_accepts_the_history_after_a_reasoning_only_reply():
     """Over loopback, against a server that answers 400 as Mistral and DeepSeek do on a bad history."""
     from viewer.client import ChatClient
-    from viewer.replay import ReplayServer
+    from viewer.demo.replay import ReplayServer
     from viewer.turn import run_turn
 
     with ReplayServer(speed=0, fault="strict_history") as srv, ChatClient(srv.base_url, api_key_env=None) as client:

@@ -21,8 +21,8 @@ from tests.test_app import (  # noqa: F401  (db_path is a fixture)
     send,
     wait_until,
 )
+from viewer.demo.replay import ReplayServer
 from viewer.models import AssistantTurn, Message
-from viewer.replay import ReplayServer
 from viewer.store import Store, StoreError
 
 MARKER = "MARKER-{:03d}-"

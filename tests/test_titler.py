@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from viewer.client import ChatClient
+from viewer.demo.replay import TITLER_MODEL, demo_title
 from viewer.outline import outline, step_text
-from viewer.replay import TITLER_MODEL, demo_title
 from viewer.store import Store
 from viewer.titler import STEP_MARKER, Titler, TitlerSettings, build_request, clean_title
 from viewer.turn import TurnRecorder, run_turn

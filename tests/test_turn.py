@@ -298,7 +298,7 @@ SEEDS = sorted((Path(__file__).resolve().parents[1] / "seeds").glob("*.jsonl"))
 
 
 def _deltas_of(path: Path) -> list[Delta]:
-    from viewer.seeds import parse_trace
+    from viewer.demo.seeds import parse_trace
 
     return [
         Delta(content=d.content or "", reasoning=(d.reasoning_content or "") + (d.reasoning or ""))

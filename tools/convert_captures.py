@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from viewer.seeds import Trace, TraceDelta, write_trace
+from viewer.demo.seeds import Trace, TraceDelta, write_trace
 
 SERVER = "llama-cpp-python 0.3.36 (llama.cpp) + Gemma 3 270M Q4_K_M, 2-core CPU"
 TIMING = "timing synthesised at the documented ~60 tokens/s (dt 0.016 s, first delta 0.15 s)"

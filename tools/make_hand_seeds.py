@@ -3,7 +3,7 @@
 Usage: python tools/make_hand_seeds.py [--out seeds]
 
 The texts live here as plain strings so they can be read and edited as prose; this script cuts
-them into token-like deltas (``viewer.seeds.tokenize``) and paces them deterministically, so
+them into token-like deltas (``viewer.demo.seeds.tokenize``) and paces them deterministically, so
 re-running it reproduces the committed files byte for byte.
 """
 
@@ -16,14 +16,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from viewer.seeds import Trace, TraceDelta, timed, tokenize, write_trace
+from viewer.demo.seeds import Trace, TraceDelta, timed, tokenize, write_trace
 
 SOURCE = (
     "written by hand for reasoning-viewer (tools/make_hand_seeds.py), tokenised by "
-    "viewer.seeds.tokenize, timing synthesised at ~{rate} tokens/s"
+    "viewer.demo.seeds.tokenize, timing synthesised at ~{rate} tokens/s"
 )
 
-# Models that re-emit an R1-style trace in their own dialect (see viewer/replay.py).
+# Models that re-emit an R1-style trace in their own dialect (see viewer/demo/replay.py).
 ALL_DIALECT_MODELS = [
     "demo-r1",
     "demo-r1-prefilled",

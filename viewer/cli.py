@@ -265,7 +265,7 @@ def _fail(message: str) -> int:
 
 
 def _serve_demo(args: argparse.Namespace) -> int:
-    from viewer.replay import serve_forever
+    from viewer.demo.replay import serve_forever
 
     if args.seeds_dir and not Path(args.seeds_dir).is_dir():
         return _fail(f"the seeds folder {args.seeds_dir} does not exist")

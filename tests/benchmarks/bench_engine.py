@@ -255,9 +255,9 @@ def outline_cost(repeats: int = 7, chars: int = 1_000_000) -> tuple[float, float
     best of `repeats` each, so a burst of load on a shared machine hits both. Linear cost means a ratio ≈ 2.
     Returns (µs per character at `chars`, time(chars) / time(chars / 2)); prints both.
     """
+    from viewer.demo.seeds import load_traces
     from viewer.outline import OutlineBuilder
     from viewer.reasoning import ReasoningSplitter
-    from viewer.seeds import load_traces
 
     (trace,) = [t for t in load_traces() if t.name == "long-residues"]
     splitter = ReasoningSplitter()

@@ -49,8 +49,8 @@ from urllib.parse import parse_qs, urlparse
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.browser.harness import AppProcess, launch_chromium
+from viewer.demo.seeds import Trace, load_traces, timed, tokenize, write_trace
 from viewer.models import AssistantTurn, Conversation, Message, Timings, Usage
-from viewer.seeds import Trace, load_traces, timed, tokenize, write_trace
 from viewer.store import Store
 
 VIEWPORT = {"width": 1280, "height": 900}

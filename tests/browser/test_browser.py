@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlparse
 from playwright.sync_api import Dialog, Locator, Page, expect
 
 from tests.browser.harness import AppProcess
-from viewer.seeds import load_traces
+from viewer.demo.seeds import load_traces
 from viewer.store import Store
 
 SCENE = "Tell me one truly novel insight about humans."

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from viewer.demo.replay import ReplayServer
 from viewer.discovery import find_local_servers
 from viewer.models import EndpointProfile
-from viewer.replay import ReplayServer
 from viewer.replies import ReplyService
 from viewer.safe_markdown import escape_markdown
 from viewer.store import Store, StoreError

@@ -17,10 +17,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from viewer.replay import MODEL_DIALECTS
-from viewer.seeds import DIALECTS, FORMAT, Trace, TraceDelta, load_traces, parse_trace, seeds_dir, tokenize
+from viewer.demo.replay import MODEL_DIALECTS
+from viewer.demo.seeds import DIALECTS, FORMAT, Trace, TraceDelta, load_traces, parse_trace, seeds_dir, tokenize
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCENE_PROMPT = "Tell me one truly novel insight about humans."
 CAPTURES = [
     "g-think-1",

@@ -43,7 +43,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from viewer.seeds import Trace, TraceDelta, load_traces, seeds_dir, tokenize
+from viewer.demo.seeds import Trace, TraceDelta, load_traces, seeds_dir, tokenize
 
 TITLER_MODEL = "demo-titler"
 """Writes step titles for the outline (viewer/titler.py) offline. Served but not listed in /v1/models, so it
@@ -51,7 +51,7 @@ never shows up as a chat model."""
 TITLER_PAUSE_S = 0.3
 """How long the demo titler 'thinks' per title at speed 1."""
 
-#: model id → dialect it serves (see viewer/seeds.py DIALECTS).
+#: model id → dialect it serves (see viewer/demo/seeds.py DIALECTS).
 MODEL_DIALECTS: dict[str, str] = {
     "demo-r1": "think",
     "demo-r1-prefilled": "prefilled",

@@ -21,7 +21,7 @@ from typing import Any
 FORMAT = "reasoning-viewer-trace/1"
 
 #: How the deltas of a trace carry reasoning. The replay server re-emits a trace in another
-#: dialect when a model asks for one (see ``viewer/replay.py``).
+#: dialect when a model asks for one (see ``viewer/demo/replay.py``).
 DIALECTS: tuple[str, ...] = (
     "think",  # <think>…</think> inline in content (DeepSeek-R1, QwQ, Qwen3 unparsed)
     "prefilled",  # only </think> arrives: the chat template pre-filled the opener
@@ -122,7 +122,7 @@ def seeds_dir() -> Path:
     A source checkout or an editable install has ``seeds/`` beside ``viewer/``. A wheel cannot
     ship a top-level data folder, so the packaging copies it into the package as ``viewer/_seeds``.
     """
-    checkout = Path(__file__).resolve().parent.parent / "seeds"
+    checkout = Path(__file__).resolve().parents[2] / "seeds"
     if checkout.is_dir() and any(checkout.glob("*.jsonl")):
         return checkout
     return Path(str(importlib.resources.files("viewer") / "_seeds"))

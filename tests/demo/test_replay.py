@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
-from viewer.replay import MODEL_DIALECTS, Fault, ReplayServer, RequestRecord, render, serve_forever
-from viewer.seeds import Trace, load_traces, write_trace
+from viewer.demo.replay import MODEL_DIALECTS, Fault, ReplayServer, RequestRecord, render, serve_forever
+from viewer.demo.seeds import Trace, load_traces, write_trace
 
 SCENE = "Tell me one truly novel insight about humans."
 MULTIPLY = "What is 17 × 23?"
