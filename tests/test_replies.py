@@ -299,3 +299,27 @@ def test_the_service_forgets_old_finished_replies_but_never_a_running_one(
     held = [r.conversation_id for r in replies if service.get(r.conversation_id) is r]
     assert held == [r.conversation_id for r in replies[-3:]]  # two finished kept, plus the newest just started
     assert all(store.get_conversation(r.conversation_id) is not None for r in replies)
+
+
+def test_step_titles_by_a_model_are_saved_with_the_turn_after_the_stream(
+    store: Store, replay_server: ReplayServer
+) -> None:
+    from viewer.demo.replay import TITLER_MODEL
+    from viewer.titler import TitlerSettings
+
+    service = ReplyService(store)
+    chosen = target(replay_server, "demo-r1")
+    chosen.titler = TitlerSettings(base_url=replay_server.base_url, model=TITLER_MODEL, api_key_env=None)
+    reply = service.start(chosen, prompt="Tell me one truly novel insight about humans.")
+    assert reply.wait(30)
+    assert wait_until(lambda: reply.final is not None and bool(reply.final.step_titles), timeout=30)
+    final = reply.final
+    assert final is not None and len(final.outline) >= 2
+    assert set(final.step_titles) <= {str(step.start) for step in final.outline}
+
+    def stored_titles() -> dict[str, str]:
+        conv = store.get_conversation(reply.conversation_id)
+        turn = conv.messages[-1].turn if conv is not None else None
+        return turn.step_titles if turn is not None else {}
+
+    assert wait_until(lambda: stored_titles() == final.step_titles)

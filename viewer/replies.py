@@ -28,7 +28,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from viewer.client import ChatClient, ChatStream
 from viewer.errors import ViewerError
@@ -37,6 +37,7 @@ from viewer.outline import OutlineUpdate
 from viewer.reasoning import SplitEvent
 from viewer.request_builder import GenerationSettings, SettingsError, build_request
 from viewer.store import Store, StoreError, UnknownConversation
+from viewer.titler import Titler, TitlerSettings
 from viewer.turn import TurnOptions, TurnRecorder, run_turn, safe_params
 
 SAVE_EVERY_S = 3.0
@@ -182,6 +183,7 @@ class Reply:
         message_id: str = "",
         on_reclassified: Callable[[], None] | None = None,
         on_events: Callable[[list[SplitEvent]], None] | None = None,
+        titler: Titler | None = None,
     ) -> None:
         self.conversation_id = conversation_id
         self.message_id = message_id
@@ -189,7 +191,7 @@ class Reply:
         self.request = request
         self.model: str | None = request.get("model")
         self.recorder = TurnRecorder(
-            model=self.model, options=options or TurnOptions(), request_params=safe_params(request)
+            model=self.model, options=options or TurnOptions(), request_params=safe_params(request), titler=titler
         )
         self.log = ReplyLog()
         self.done = threading.Event()
@@ -333,6 +335,20 @@ class _Saver:
         reply.done.wait()
         while not self._save_final():
             time.sleep(RETRY_SAVE_S)  # a full or locked disk: keep the reply in memory and try again
+        self._save_titles()
+
+    def _save_titles(self) -> None:
+        """Step titles written by a model arrive after the stream (they never slow it): once the titler is
+        idle (or its time is up), the turn is saved again with them."""
+        titler = self.reply.recorder.titler
+        if titler is None:
+            return
+        titler.wait_idle(titler.settings.timeout_s * 2)
+        titled = self.reply.recorder.snapshot()
+        titler.close()
+        self.reply.final = titled
+        while not self._save_final():
+            time.sleep(RETRY_SAVE_S)
 
     def _save_progress(self) -> bool:
         meta = self.reply.snapshot().model_copy(update={"reasoning": "", "answer": "", "raw": ""})
@@ -401,7 +417,8 @@ class Target:
     markers: list[tuple[str, str]] | None = None
     read_timeout: float = 600.0
     connect_timeout: float = 5.0
-    extra: dict = field(default_factory=dict)
+    titler: TitlerSettings | None = None
+    """Optional: a (small, fast) model that writes each finished step's title (viewer/titler.py)."""
 
 
 class ReplyService:
@@ -573,6 +590,7 @@ class ReplyService:
                 conversation_id=conv.id,
                 message_id=assistant.id,
                 on_reclassified=lambda: self.remember_prefill(base_url, model),
+                titler=Titler(target.titler) if target.titler is not None else None,
             )
             self._replies[conv.id] = reply
             self._forget_old()

@@ -79,6 +79,7 @@ def main() -> None:
         model=model,
         read_timeout=float(st.session_state.get("read_timeout", 600)),
     )
+    settings.titler = sidebar.titler_settings(profile, settings.session_api_key())
     if compare_view.wanted(store, conv):  # issue 7: the compare page has its own module
         compare_view.main(store, settings, conv)
         with conversations_slot:

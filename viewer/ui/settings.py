@@ -13,6 +13,7 @@ import streamlit as st
 from viewer.models import EndpointProfile
 from viewer.replies import ReplyService, Target
 from viewer.request_builder import GenerationSettings
+from viewer.titler import TitlerSettings
 
 SESSION_KEYS = "session_api_keys"
 
@@ -23,6 +24,7 @@ class Settings:
     profile: EndpointProfile
     model: str | None
     read_timeout: float = 600.0
+    titler: TitlerSettings | None = None
 
     def session_api_key(self) -> str | None:
         return st.session_state.get(SESSION_KEYS, {}).get(self.profile.name) or None
@@ -58,4 +60,5 @@ class Settings:
             api_key=self.session_api_key(),
             markers=self.custom_markers(),
             read_timeout=self.read_timeout,
+            titler=self.titler,
         )
