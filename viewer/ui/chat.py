@@ -303,6 +303,7 @@ class LiveReplyView:
         self.steps = 0
         self.answer = ""
         self.shown_wait: int | None = None
+        self.shown_second = -1  # the label is re-sent when its clock shows a new second (steps update then)
         self.finished = False
 
     def step(self) -> bool:
@@ -336,7 +337,10 @@ class LiveReplyView:
             label = labels.thought_label(reply.thinking_seconds())
             thinking.fold(outline_view.folded_label(label, self.steps), now)
         seconds = reply.thinking_seconds()
-        if thinking.section is not None and not thinking.folded:
+        if thinking.section is not None and not thinking.folded and int(seconds or 0) != self.shown_second:
+            # Once a second: the step count rides along with the clock rather than re-sending the header
+            # for every new step (each re-send is a websocket message).
+            self.shown_second = int(seconds or 0)
             thinking.label(outline_view.thinking_label(seconds, self.steps))
         elif thinking.section is None and not self.answer:
             waited = int(reply.elapsed())
