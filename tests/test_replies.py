@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.storage_faults import full_disk
 from viewer.client import ChatClient
 from viewer.demo.replay import ReplayServer
 from viewer.models import EndpointProfile
@@ -226,37 +227,26 @@ def test_progress_saves_write_only_what_changed(tmp_path: Path, monkeypatch: pyt
     store.close()
 
 
-def _set_page_limit(store: Store, pages: int | None) -> None:
-    """Make the store's file 'full' (SQLITE_FULL) by capping its size in pages; None lifts the cap."""
-    with store._lock:
-        if pages is None:
-            store._conn.execute("PRAGMA max_page_count = 1073741823")
-        else:
-            current = store._conn.execute("PRAGMA page_count").fetchone()[0]
-            store._conn.execute(f"PRAGMA max_page_count = {max(current, pages)}")
-
-
 def test_disk_full_keeps_the_reply_in_memory_and_saving_resumes(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("viewer.replies.RETRY_SAVE_S", 0.05)
     with ReplayServer(speed=200).start() as server:  # the 232 s trace in about a second
         service = ReplyService(store)
         reply = service.start(target(server, "demo-long"), prompt="Count them all.")
-        _set_page_limit(store, 0)  # the disk is full from now on: the file cannot grow
-        assert not reply.done.is_set(), "the page limit was set while the reply streams"
-        conv_id = reply.conversation_id
-        assert reply.wait(30)
-        assert wait_until(lambda: reply.save_problem is not None and "disk full" in reply.save_problem)
-        assert not reply.saved.is_set()
-        final = reply.final
-        assert final is not None and len(final.reasoning) > 50_000
-        stored = store.get_conversation(conv_id)
-        assert stored is not None and stored.messages[-1].turn is not None
-        assert len(stored.messages[-1].turn.reasoning) < len(final.reasoning)  # not on disk...
-        shown = service.overlay(stored)
-        assert shown.messages[-1].turn == final  # ...but whole in memory, for the page and for exports
-        _set_page_limit(store, None)  # space returns
+        with full_disk(store):  # the disk is full from now on: the file cannot grow
+            assert not reply.done.is_set(), "the disk filled up while the reply streams"
+            assert reply.wait(30)
+            assert wait_until(lambda: reply.save_problem is not None and "disk full" in reply.save_problem)
+            assert not reply.saved.is_set()
+            final = reply.final
+            assert final is not None and len(final.reasoning) > 50_000
+            stored = store.get_conversation(reply.conversation_id)
+            assert stored is not None and stored.messages[-1].turn is not None
+            assert len(stored.messages[-1].turn.reasoning) < len(final.reasoning)  # not on disk...
+            shown = service.overlay(stored)
+            assert shown.messages[-1].turn == final  # ...but whole in memory, for the page and for exports
+        # space returns
         assert reply.saved.wait(10) and reply.save_problem is None
-    again = store.get_conversation(conv_id)
+    again = store.get_conversation(reply.conversation_id)
     assert again is not None and again.messages[-1].turn is not None
     assert again.messages[-1].turn.reasoning == final.reasoning
 

@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 
 from tests.storage_faults import PAGE_SIZE, corrupt_page, digest, full_disk, garbage_file, write_locked
-from tests.test_app import (  # noqa: F401  (db_path is a fixture)
+from tests.test_app import (  # noqa: F401  (db_path and server are fixtures)
     MULTIPLY,
     assistant_bubbles,
+    choose_model,
     db_path,
+    finished_turn,
     new_app,
     run,
     send,
@@ -242,3 +244,63 @@ def test_a_file_that_cannot_be_created_opens_in_memory_and_says_so(tmp_path: Pat
         assert "not-a-folder" in str(store.problem)
         conv = store.create_conversation()
         assert store.get_conversation(conv.id) is not None
+
+
+def test_a_reply_the_full_disk_refused_stays_on_screen_whole_and_exports_from_memory(
+    db_path: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 11, item 6: the disk fills up while a reply streams: the page keeps the whole reply (from the
+    reply service's memory), says once that it could not be saved, the export still has it, and saving
+    resumes when space returns."""
+
+    monkeypatch.setattr("viewer.replies.RETRY_SAVE_S", 0.05)
+    server = ReplayServer(speed=0).start()
+    monkeypatch.setenv("REASONING_VIEWER_BASE_URL", server.base_url)
+    store = Store(db_path)
+    try:
+        _reply_refused_by_a_full_disk(store)
+    finally:
+        store.close()
+        server.stop()
+
+
+def _reply_refused_by_a_full_disk(store: Store) -> None:
+    from viewer.export import to_json
+    from viewer.ui import context
+
+    at = new_app()
+    choose_model(at, "demo-long")
+    send(at, "Count them all.")  # the first reply: the conversation's rows exist before the disk fills
+    conv_id = finished_turn(at, store)[0].id
+    app_store = context.get_store()
+    with full_disk(app_store):
+        send(at, "Count them all again.")  # a follow-up: its prompt fits, its 66k-character reply does not
+        reply = context.get_service().get(conv_id)
+        assert reply is not None and reply.wait(30)
+        assert reply.final is not None and len(reply.final.reasoning) > 50_000
+        deadline_reached = not _wait(lambda: reply.save_problem is not None)
+        assert not deadline_reached
+        run(at)
+        warnings = " ".join(w.value for w in at.main.warning)
+        assert "could not be saved" in warnings and "disk full" in warnings
+        assert reply.final.answer.strip()[:40] in " ".join(m.value for m in at.main.markdown)
+        on_disk = app_store.get_conversation(conv_id)
+        assert on_disk is not None
+        exported = to_json(context.get_service().overlay(on_disk))  # what the sidebar's export is given
+        assert reply.final.answer.strip()[:40] in exported
+    assert reply.saved.wait(10)  # space is back: the retry went through
+    saved = store.get_conversation(conv_id)
+    assert saved is not None and saved.messages[-1].turn is not None
+    assert saved.messages[-1].turn.reasoning == reply.final.reasoning
+
+
+def _wait(condition, timeout: float = 15.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True

@@ -276,7 +276,7 @@ def conversations_section(store: Store, service: ReplyService, current: Conversa
                 store.delete_conversation(current.id)
                 open_conversation(None)
                 st.rerun()
-            _export(current)
+            _export(service.overlay(current))  # from memory: a reply the disk refused is exported too
     _import(store)
 
 
