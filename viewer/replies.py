@@ -44,6 +44,9 @@ SAVE_EVERY_S = 3.0
 """Seconds between progress saves while a reply streams (also saved when the reasoning ends)."""
 RETRY_SAVE_S = 2.0
 """Seconds between attempts while the store refuses to save (disk full, locked)."""
+SAVE_WAIT_S = 0.25
+"""How long a background save waits for another program's write lock before it gives up and retries later,
+so that it never holds the store (and every page reading from it) for the store's full timeout."""
 KEEP_FINISHED = 32
 """Finished and saved replies the service keeps in memory (the newest ones); older ones are in the store."""
 
@@ -360,6 +363,7 @@ class _Saver:
                 reasoning_add="".join(self.reasoning),
                 answer_add="".join(self.answer),
                 answer_reset=self.answer_reset,
+                wait_s=SAVE_WAIT_S,
             )
         except (StoreError, sqlite3.Error) as exc:
             self.reply.save_problem = _problem_text(exc, streaming=True)
@@ -376,7 +380,7 @@ class _Saver:
         final = self.reply.final
         assert final is not None
         try:
-            self.store.save_turn(self.reply.conversation_id, self.reply.message_id, final)
+            self.store.save_turn(self.reply.conversation_id, self.reply.message_id, final, wait_s=SAVE_WAIT_S)
         except UnknownConversation:
             self.reply.save_problem = "This conversation was deleted while the reply streamed; it was not saved."
             self.reply.saved.set()

@@ -899,7 +899,21 @@ class Store:
                         (title, conv_id, DEFAULT_TITLE),
                     )
 
-    def save_turn(self, conv_id: str, message_id: str, turn: AssistantTurn) -> None:
+    @contextmanager
+    def _patient(self, wait_s: float | None) -> Iterator[None]:
+        """Hold the store's lock (taken by the caller) for at most about `wait_s` seconds while another
+        program holds the file's write lock (SQLite's busy timeout), instead of the default `timeout_s`: a
+        background save that gives up quickly and retries later never keeps a page's reads waiting."""
+        if wait_s is None:
+            yield
+            return
+        self._conn.execute(f"PRAGMA busy_timeout = {max(0, int(wait_s * 1000))}")
+        try:
+            yield
+        finally:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+
+    def save_turn(self, conv_id: str, message_id: str, turn: AssistantTurn, *, wait_s: float | None = None) -> None:
         """Store the current state of an assistant turn; called repeatedly while it streams.
 
         The common case is a single-row UPDATE in autocommit mode, so it stays cheap even for a long
@@ -909,7 +923,7 @@ class Store:
         `updated_at` (that happened when the message was added) to keep this one statement.
         """
         turn_json = _turn_json(turn)
-        with self._lock:
+        with self._lock, self._patient(wait_s):
             try:
                 cur = self._conn.execute(
                     "UPDATE messages SET turn_json = ?, reasoning = ?, answer = ? WHERE conversation_id = ? AND id = ?",
@@ -932,6 +946,7 @@ class Store:
         reasoning_add: str = "",
         answer_add: str = "",
         answer_reset: bool = False,
+        wait_s: float | None = None,
     ) -> None:
         """Save what changed in a streaming turn since the last save: text appended to the reasoning and the
         answer (the answer restarted first if `answer_reset`), and the turn's small metadata `meta` (its
@@ -939,10 +954,11 @@ class Store:
 
         One UPDATE, so each periodic save costs the new text, not the whole trace. Raises
         `UnknownConversation` if the message row does not exist (e.g. the conversation was deleted), and
-        `StoreError` (kind `full`, `locked`, …) when the file refuses the write.
+        `StoreError` (kind `full`, `locked`, …) when the file refuses the write. `wait_s`: how long to wait
+        for another program's write lock (default: the store's `timeout_s`).
         """
         light = meta.model_copy(update={"reasoning": "", "answer": "", "raw": ""})
-        with self._lock:
+        with self._lock, self._patient(wait_s):
             try:
                 cur = self._conn.execute(
                     "UPDATE messages SET turn_json = ?, reasoning = reasoning || ?,"
