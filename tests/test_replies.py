@@ -119,7 +119,7 @@ def test_service_starts_saves_and_keeps_the_latest_reply(store: Store, replay_se
     assert saved is not None and reply.final is not None
     assert (saved.reasoning, saved.answer, saved.status) == (reply.final.reasoning, reply.final.answer, "done")
     assert service.get(conv.id) is reply and service.running(conv.id) is None
-    assert service.current_turn(conv.id, reply.message_id) == reply.final
+    assert service.overlay(conv).messages[-1].turn == reply.final
 
 
 def test_prefilled_opener_is_remembered_per_endpoint_and_model(store: Store, replay_server: ReplayServer) -> None:
@@ -195,11 +195,9 @@ class CountingStore(Store):
         super().__init__(path)
         self.progress: list[tuple[int, int, bool, int]] = []
 
-    def save_turn_progress(self, conv_id, message_id, meta, *, reasoning_add="", answer_add="", answer_reset=False):  # type: ignore[override]
-        self.progress.append((len(reasoning_add), len(answer_add), answer_reset, len(meta.reasoning + meta.raw)))
-        super().save_turn_progress(
-            conv_id, message_id, meta, reasoning_add=reasoning_add, answer_add=answer_add, answer_reset=answer_reset
-        )
+    def save_turn_progress(self, conv_id, message_id, meta, *, reasoning_add="", answer_add="", **kw):  # type: ignore[override]
+        self.progress.append((len(reasoning_add), len(answer_add), bool(kw.get("answer_reset")), len(meta.reasoning)))
+        super().save_turn_progress(conv_id, message_id, meta, reasoning_add=reasoning_add, answer_add=answer_add, **kw)
 
 
 def test_progress_saves_write_only_what_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -317,3 +315,50 @@ def test_step_titles_by_a_model_are_saved_with_the_turn_after_the_stream(
         return turn.step_titles if turn is not None else {}
 
     assert wait_until(lambda: stored_titles() == final.step_titles)
+
+
+class FullStore(Store):
+    """A real store whose progress saves report a full disk (counted)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.attempts = 0
+
+    def save_turn_progress(self, *args, **kwargs):  # type: ignore[override]
+        from viewer.store import StoreError
+
+        self.attempts += 1
+        raise StoreError("database or disk is full", kind="full", path=self.path)
+
+
+def test_a_failing_progress_save_is_retried_a_period_later_not_at_every_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("viewer.replies.SAVE_EVERY_S", 0.2)
+    store = FullStore(tmp_path / "full.db")
+    try:
+        with ReplayServer(speed=100).start() as server:  # the 232 s trace in about 2.3 s: many reads
+            reply = ReplyService(store).start(target(server, "demo-long"), prompt="Count them all.")
+            began = time.monotonic()
+            assert reply.wait(30)
+            took = time.monotonic() - began
+        assert reply.final is not None and len(reply.log) > 100
+        assert 1 <= store.attempts <= took / 0.2 + 3, f"{store.attempts} attempts in {took:.1f} s"
+    finally:
+        store.close()
+
+
+def test_the_savers_final_save_never_brings_back_a_deleted_reply(store: Store) -> None:
+    """Regenerate deletes the old reply while its saver may still save it (titles, a retry): update only."""
+    from viewer.models import AssistantTurn, Message
+    from viewer.store import UnknownConversation
+
+    conv = store.create_conversation()
+    store.add_message(conv.id, Message(role="user", content="q"))
+    old = Message(role="assistant", turn=AssistantTurn(answer="old"))
+    store.add_message(conv.id, old)
+    store.delete_messages_from(conv.id, old.id)
+    with pytest.raises(UnknownConversation):
+        store.save_turn(conv.id, old.id, AssistantTurn(answer="old, titled"), insert_missing=False)
+    again = store.get_conversation(conv.id)
+    assert again is not None and [m.role for m in again.messages] == ["user"]

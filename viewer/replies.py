@@ -43,7 +43,8 @@ from viewer.turn import TurnOptions, TurnRecorder, run_turn, safe_params
 SAVE_EVERY_S = 3.0
 """Seconds between progress saves while a reply streams (also saved when the reasoning ends)."""
 RETRY_SAVE_S = 2.0
-"""Seconds between attempts while the store refuses to save (disk full, locked)."""
+"""Seconds between attempts to save the finished turn while the store refuses (disk full, locked); progress
+saves that fail are simply tried again a `SAVE_EVERY_S` period later."""
 SAVE_WAIT_S = 0.25
 """How long a background save waits for another program's write lock before it gives up and retries later,
 so that it never holds the store (and every page reading from it) for the store's full timeout."""
@@ -152,7 +153,9 @@ class TextCursor:
             elif kind == "reclassified":
                 answer.clear()
                 out.answer_reset = True
-                reasoning.append(ev.text)
+                # The event carries the text as it was shown; as reasoning its edges are trimmed (rule 8), and
+                # the section ends right after it, so its trailing whitespace is never followed by more text.
+                reasoning.append(ev.text.strip())
                 out.reasoning_started = True
             elif kind == "reasoning_start":
                 out.reasoning_started = True
@@ -233,13 +236,15 @@ class Reply:
                 lock=self._lock,
             )
         finally:
-            with self._lock:
-                self.final = self.recorder.snapshot()
-            self.client.close()
-            self.done.set()
-            self.log.close()
-            if self._saver is None:
-                self.saved.set()
+            try:
+                with self._lock:
+                    self.final = self.recorder.snapshot()
+                self.client.close()
+            finally:  # whatever failed above, viewers and the saver must learn that the reply ended
+                self.done.set()
+                self.log.close()
+                if self._saver is None:
+                    self.saved.set()
         assert self.final is not None
         return self.final
 
@@ -310,6 +315,7 @@ class _Saver:
         self.reasoning: list[str] = []  # pending: appended since the last successful save
         self.answer: list[str] = []
         self.answer_reset = False
+        self.gone = False  # the message's row was deleted (its conversation, or a Regenerate): stop saving
 
     def start(self) -> None:
         threading.Thread(target=self._run, name=f"save-{self.reply.message_id}", daemon=True).start()
@@ -333,8 +339,9 @@ class _Saver:
             log.wait(self.cursor.cursor, SAVE_EVERY_S)
             ended = self._collect()
             now = time.monotonic()
-            if (ended or now - last >= SAVE_EVERY_S) and not log.closed and self._save_progress():
-                last = now
+            if (ended or now - last >= SAVE_EVERY_S) and not log.closed and not self.gone:
+                self._save_progress()
+                last = now  # after a failure too: the next attempt comes a period later, never at once
         reply.done.wait()
         while not self._save_final():
             time.sleep(RETRY_SAVE_S)  # a full or locked disk: keep the reply in memory and try again
@@ -365,11 +372,12 @@ class _Saver:
                 answer_reset=self.answer_reset,
                 wait_s=SAVE_WAIT_S,
             )
-        except (StoreError, sqlite3.Error) as exc:
+        except UnknownConversation:
+            self.gone = True  # deleted while streaming: nothing more to save; the final save says so
+            return False
+        except Exception as exc:  # a full or locked file (StoreError), or anything else: the reply is in memory
             self.reply.save_problem = _problem_text(exc, streaming=True)
             return False
-        except UnknownConversation:
-            return False  # deleted while streaming: the final save says so
         self.reasoning.clear()
         self.answer.clear()
         self.answer_reset = False
@@ -380,12 +388,15 @@ class _Saver:
         final = self.reply.final
         assert final is not None
         try:
-            self.store.save_turn(self.reply.conversation_id, self.reply.message_id, final, wait_s=SAVE_WAIT_S)
+            # Update only: a row deleted since (the conversation, or a Regenerate of this reply) stays deleted.
+            self.store.save_turn(
+                self.reply.conversation_id, self.reply.message_id, final, wait_s=SAVE_WAIT_S, insert_missing=False
+            )
         except UnknownConversation:
-            self.reply.save_problem = "This conversation was deleted while the reply streamed; it was not saved."
+            self.reply.save_problem = "This reply was deleted (or replaced) before it could be saved."
             self.reply.saved.set()
             return True
-        except (StoreError, sqlite3.Error) as exc:
+        except Exception as exc:  # a full or locked file (StoreError), or anything else: retried later
             self.reply.save_problem = _problem_text(exc, streaming=False)
             return False
         self.reply.save_problem = None
@@ -435,7 +446,8 @@ class ReplyService:
     def __init__(self, store: Store | None = None) -> None:
         self.store = store
         self._lock = threading.RLock()
-        self._replies: dict[str, Reply] = {}
+        self._replies: dict[str, Reply] = {}  # conversation id → its latest reply, in the order they started
+        self._starting: set[str] = set()  # conversations whose next reply is being prepared right now
         self._memory: dict[str, object] = {}
 
     # -- per-model memory ---------------------------------------------------------------------------
@@ -484,8 +496,7 @@ class ReplyService:
 
     def get(self, conversation_id: str) -> Reply | None:
         """The latest reply of the conversation started by this process, running or finished."""
-        with self._lock:
-            return self._replies.get(conversation_id)
+        return self._replies.get(conversation_id)  # one dict lookup: atomic, no lock (never waits on a start)
 
     def running(self, conversation_id: str) -> Reply | None:
         reply = self.get(conversation_id)
@@ -499,14 +510,6 @@ class ReplyService:
         reply = self.running(conversation_id)
         if reply is not None:
             reply.stop()
-
-    def current_turn(self, conversation_id: str, message_id: str) -> AssistantTurn | None:
-        """The in-memory turn for that message, if this process holds it (streaming, or finished but
-        perhaps not yet saved): it is always at least as new as the stored row."""
-        reply = self.get(conversation_id)
-        if reply is None or reply.message_id != message_id:
-            return None
-        return reply.snapshot()
 
     def overlay(self, conv: Conversation) -> Conversation:
         """`conv` with the in-memory turn in place of the stored one (for exports while the disk is full)."""
@@ -541,64 +544,85 @@ class ReplyService:
         store = self.store
         if store is None:
             raise ReplyRefused("This service has no store; use Reply directly.")
-        gen = target.settings
-        profile = target.profile
-        if not gen.model:
+        if not target.settings.model:
             raise ReplyRefused("Choose a model in the sidebar first.")
-        with self._lock:
-            if conversation_id is not None and self.running(conversation_id) is not None:
-                raise ReplyBusy(
-                    "A reply is already streaming in this conversation (perhaps in another tab); "
-                    "your message was not sent and is kept in the box."
-                )
+        with self._lock:  # reserve the conversation; the store's (possibly slow) work happens outside the lock
+            if conversation_id is not None and (
+                self.running(conversation_id) is not None or conversation_id in self._starting
+            ):
+                raise ReplyBusy("A reply is already streaming in this conversation (perhaps in another tab).")
+            if conversation_id is not None:
+                self._starting.add(conversation_id)
+        try:
+            reply = self._prepare(store, target, conversation_id, prompt, replace_from)
+        finally:
+            if conversation_id is not None:
+                with self._lock:
+                    self._starting.discard(conversation_id)
+        return reply.start()
+
+    def _prepare(
+        self, store: Store, target: Target, conversation_id: str | None, prompt: str | None, replace_from: str | None
+    ) -> Reply:
+        """Build the request, then store what the reply needs (conversation, prompt, an empty assistant
+        message) and register the reply; any failure is a `ReplyRefused`, with nothing half-stored."""
+        gen, profile = target.settings, target.profile
+        try:
             conv = store.get_conversation(conversation_id) if conversation_id is not None else None
-            draft = conv.model_copy(deep=True) if conv is not None else Conversation()
-            if replace_from is not None:
-                ids = [m.id for m in draft.messages]
-                if replace_from in ids:
-                    draft.messages = draft.messages[: ids.index(replace_from)]
-            user = Message(role="user", content=prompt) if prompt is not None else None
-            if user is not None:
-                draft.messages.append(user)
-            try:
-                request = build_request(draft, gen, profile.base_url)
-                client = ChatClient(
-                    profile.base_url,
-                    api_key=target.api_key,
-                    api_key_env=profile.api_key_env,
-                    connect_timeout=target.connect_timeout,
-                    read_timeout=target.read_timeout,
-                )
-            except (SettingsError, ValueError) as exc:
-                raise ReplyRefused(str(exc)) from exc
-            except ViewerError as exc:
-                raise ReplyRefused(exc.message) from exc
-            assistant = Message(role="assistant", turn=AssistantTurn(model=gen.model, request_params={}))
-            try:
-                if conv is None:
-                    conv = store.create_conversation(endpoint=profile.name, model=gen.model)
-                if replace_from is not None:
-                    store.delete_messages_from(conv.id, replace_from)
-                if user is not None:
-                    store.add_message(conv.id, user)
-                store.add_message(conv.id, assistant)
-            except (StoreError, sqlite3.Error) as exc:
-                client.close()
-                raise ReplyRefused(f"The message could not be saved, so it was not sent: {exc}") from exc
-            base_url, model = profile.base_url, gen.model
-            reply = Reply(
-                client=client,
-                request=request,
-                options=TurnOptions(markers=target.markers, assume_open=self.prefills_opener(base_url, model)),
-                store=store,
-                conversation_id=conv.id,
-                message_id=assistant.id,
-                on_reclassified=lambda: self.remember_prefill(base_url, model),
-                titler=Titler(target.titler) if target.titler is not None else None,
+        except (StoreError, sqlite3.Error) as exc:
+            raise ReplyRefused(f"The conversation could not be read, so nothing was sent: {exc}") from exc
+        if conversation_id is not None and conv is None:
+            raise ReplyRefused("This conversation no longer exists (deleted in another tab?); nothing was sent.")
+        draft = conv.model_copy(deep=True) if conv is not None else Conversation()
+        if replace_from is not None:
+            ids = [m.id for m in draft.messages]
+            if replace_from in ids:
+                draft.messages = draft.messages[: ids.index(replace_from)]
+        user = Message(role="user", content=prompt) if prompt is not None else None
+        if user is not None:
+            draft.messages.append(user)
+        try:
+            request = build_request(draft, gen, profile.base_url)
+            client = ChatClient(
+                profile.base_url,
+                api_key=target.api_key,
+                api_key_env=profile.api_key_env,
+                connect_timeout=target.connect_timeout,
+                read_timeout=target.read_timeout,
             )
+        except (SettingsError, ValueError) as exc:
+            raise ReplyRefused(str(exc)) from exc
+        except ViewerError as exc:
+            raise ReplyRefused(exc.message) from exc
+        assistant = Message(role="assistant", turn=AssistantTurn(model=gen.model, request_params={}))
+        try:
+            if conv is None:
+                conv = store.create_conversation(endpoint=profile.name, model=gen.model)
+            if replace_from is not None:
+                store.delete_messages_from(conv.id, replace_from)
+            if user is not None:
+                store.add_message(conv.id, user)
+            store.add_message(conv.id, assistant)
+        except (StoreError, sqlite3.Error, UnknownConversation) as exc:
+            client.close()
+            why = "the conversation was deleted" if isinstance(exc, UnknownConversation) else str(exc)
+            raise ReplyRefused(f"The message could not be saved, so it was not sent ({why}).") from exc
+        base_url, model = profile.base_url, gen.model
+        reply = Reply(
+            client=client,
+            request=request,
+            options=TurnOptions(markers=target.markers, assume_open=self.prefills_opener(base_url, model)),
+            store=store,
+            conversation_id=conv.id,
+            message_id=assistant.id,
+            on_reclassified=lambda: self.remember_prefill(base_url, model),
+            titler=Titler(target.titler) if target.titler is not None else None,
+        )
+        with self._lock:
+            self._replies.pop(conv.id, None)  # re-inserted last: the dict's order is the order replies started
             self._replies[conv.id] = reply
             self._forget_old()
-        return reply.start()
+        return reply
 
     def _forget_old(self) -> None:
         """Bound what the service holds: finished, saved replies beyond the newest KEEP_FINISHED are dropped

@@ -913,13 +913,23 @@ class Store:
         finally:
             self._conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
 
-    def save_turn(self, conv_id: str, message_id: str, turn: AssistantTurn, *, wait_s: float | None = None) -> None:
+    def save_turn(
+        self,
+        conv_id: str,
+        message_id: str,
+        turn: AssistantTurn,
+        *,
+        wait_s: float | None = None,
+        insert_missing: bool = True,
+    ) -> None:
         """Store the current state of an assistant turn; called repeatedly while it streams.
 
         The common case is a single-row UPDATE in autocommit mode, so it stays cheap even for a long
         reasoning trace saved every few seconds, and saving the same turn twice changes nothing. If the
         message row does not exist yet, an assistant message holding the turn is appended (upsert), so a
-        caller that forgot `add_message` still loses nothing. Does not bump the conversation's
+        caller that forgot `add_message` still loses nothing (unless `insert_missing` is False: then a missing
+        row raises `UnknownConversation`, for a saver whose row may have been deleted on purpose; `wait_s` as in
+        `save_turn_progress`). Does not bump the conversation's
         `updated_at` (that happened when the message was added) to keep this one statement.
         """
         turn_json = _turn_json(turn)
@@ -935,6 +945,8 @@ class Store:
                     raise
                 raise err from exc
             if cur.rowcount == 0:
+                if not insert_missing:
+                    raise UnknownConversation(conv_id)
                 self.add_message(conv_id, Message(id=message_id, role="assistant", turn=turn))
 
     def save_turn_progress(

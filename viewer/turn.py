@@ -167,8 +167,10 @@ class TurnRecorder:
         timings = self.timings
         for ev in events:
             kind = ev.kind
-            if kind == "reasoning" or kind == "reclassified":
-                self.outline.feed(ev.text)  # reclassified: the provisional text was reasoning all along
+            if kind == "reasoning":
+                self.outline.feed(ev.text)
+            elif kind == "reclassified":  # the provisional text was reasoning all along (as shown: trim it)
+                self.outline.feed(ev.text.strip())
             elif kind == "reasoning_end":
                 self.outline.close()
             if kind == "reasoning":
@@ -268,12 +270,13 @@ class TurnRecorder:
 
     def thought_so_far(self) -> float | None:
         """Seconds of thinking up to now (all stretches), without building a snapshot: for a ticking clock."""
-        spans = self.timings.reasoning_spans
-        if not spans and self._stretch_start is None:
+        stretch = self._stretch_start  # read once: the worker thread may close the stretch meanwhile
+        spans = list(self.timings.reasoning_spans)
+        if not spans and stretch is None:
             return None
         total = sum(end - start for start, end in spans)
-        if self._stretch_start is not None:
-            total += max(0.0, self.elapsed - self._stretch_start)
+        if stretch is not None and (not spans or spans[-1][0] != stretch):  # not counted twice if just closed
+            total += max(0.0, self.elapsed - stretch)
         return total
 
     def usage(self) -> Usage:

@@ -357,9 +357,15 @@ class LiveReplyView:
         return self.finished
 
     def to_tick(self) -> float:
-        """Seconds until this reply's clock shows the next whole second."""
-        seconds = self.reply.thinking_seconds()
-        clock = seconds if seconds is not None else self.reply.elapsed()
+        """Seconds until this reply's visible clock shows the next whole second; 1 s when no clock ticks
+        (the thinking section folded, or an answer under way with no section), so nothing wakes for nothing."""
+        thinking = self.thinking
+        if thinking.section is not None and not thinking.folded:
+            clock = self.reply.thinking_seconds() or 0.0
+        elif thinking.section is None and not self.answer:
+            clock = self.reply.elapsed()  # "Waiting for the model… Ns"
+        else:
+            return 1.0
         return 1.0 - (clock % 1.0) + 0.01
 
 

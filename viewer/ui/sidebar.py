@@ -273,6 +273,7 @@ def conversations_section(store: Store, service: ReplyService, current: Conversa
             if st.checkbox("Delete this conversation…", key=f"del-{current.id}") and st.button(
                 "Yes, delete it", type="primary"
             ):
+                service.stop(current.id)  # a reply still streaming into it would go on for nobody
                 store.delete_conversation(current.id)
                 open_conversation(None)
                 st.rerun()
