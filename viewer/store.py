@@ -96,6 +96,15 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX conversations_by_updated ON conversations(updated_at DESC);
         """,
     ),
+    (
+        4,
+        """
+        -- What a conversation's next message is sent with (endpoint profile, model, generation and thinking
+        -- settings), as a JSON object written by the UI; NULL for chats from before this column existed
+        -- (their endpoint and model columns still say where they went). Issue 10, item 1.
+        ALTER TABLE conversations ADD COLUMN settings_json TEXT;
+        """,
+    ),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]
 
@@ -844,6 +853,30 @@ class Store:
                 sets = ", ".join(f"{k} = ?" for k in changes)  # keys come from the fixed tuple above
                 conn.execute(f"UPDATE conversations SET {sets} WHERE id = ?", (*changes.values(), conv_id))
             self._touch(conn, conv_id)
+
+    def conversation_settings(self, conv_id: str) -> dict[str, Any] | None:
+        """The settings saved with `set_conversation_settings` (a JSON object), or None if none were saved,
+        the conversation does not exist or the stored text is damaged."""
+        with self._read() as conn:
+            row = conn.execute("SELECT settings_json FROM conversations WHERE id = ?", (conv_id,)).fetchone()
+        if row is None or row[0] is None:
+            return None
+        try:
+            value = json.loads(row[0])
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
+    def set_conversation_settings(self, conv_id: str, settings: Mapping[str, Any]) -> None:
+        """Remember what the conversation's next message is sent with (any JSON-serialisable mapping,
+        secrets scrubbed). Does not bump `updated_at`: changing a setting is not activity.
+
+        Raises `UnknownConversation` if the conversation does not exist."""
+        text = json.dumps(scrub_secrets(dict(settings)), ensure_ascii=False, sort_keys=True)
+        with self._write() as conn:
+            cur = conn.execute("UPDATE conversations SET settings_json = ? WHERE id = ?", (text, conv_id))
+            if cur.rowcount == 0:
+                raise UnknownConversation(conv_id)
 
     def delete_conversation(self, conv_id: str) -> None:
         """Idempotent; messages go with it (ON DELETE CASCADE)."""

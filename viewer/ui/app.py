@@ -12,7 +12,7 @@ import streamlit as st
 from viewer.models import Conversation
 from viewer.replies import Reply, ReplyService
 from viewer.store import Store, StoreError
-from viewer.ui import chat, sidebar
+from viewer.ui import chat, conv_settings, sidebar
 from viewer.ui.context import get_bootstrap, get_service, get_store, store_problem_banner
 from viewer.ui.settings import Settings
 from viewer.ui.style import REASONING_STYLE
@@ -66,10 +66,13 @@ def main() -> None:
     store, service, boot = get_store(), get_service(), get_bootstrap()
     store_problem_banner(store)  # read-only, damaged or unreadable history file: one banner, never a traceback
     conv = _current_conversation(store)
+    conv_settings.restore(store, conv)  # the opened conversation's endpoint, model and settings
     with st.sidebar:
         st.title("reasoning-viewer")
         profile, model = sidebar.endpoint_section(store, boot)
         sidebar.generation_section(service, profile, model)
+        profile = conv_settings.with_markers(store, profile)
+        conv_settings.next_message_caption(profile, model)
         conversations_slot = st.container()  # filled last, so a conversation started in this run is listed
     settings = Settings(
         service=service,
@@ -88,6 +91,7 @@ def main() -> None:
     if started is not None:
         notice.empty()
         conv = store.get_conversation(started.conversation_id)
+    conv_settings.persist(store, profile, model, conv, started=started is not None)
     live = service.running(conv.id) if conv is not None else None
     if conv is not None:
         chat.render_conversation(conv, service, live)

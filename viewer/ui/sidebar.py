@@ -15,6 +15,7 @@ from viewer.request_builder import REASONING_EFFORTS
 from viewer.safe_markdown import escape_markdown
 from viewer.store import Store, StoreError
 from viewer.titler import TitlerSettings
+from viewer.ui import conv_settings
 from viewer.ui.context import Bootstrap, all_profiles, save_profiles, saved_profiles
 from viewer.ui.settings import SESSION_KEYS
 
@@ -38,10 +39,12 @@ def open_conversation(conv_id: str | None) -> None:
 
 
 def endpoint_section(store: Store, boot: Bootstrap) -> tuple[EndpointProfile, str | None]:
-    profiles = all_profiles(store, boot)
+    profiles = conv_settings.apply_stored_markers(store, all_profiles(store, boot))
     names = [p.name for p in profiles]
-    if "_select_profile" in st.session_state:  # set by the editor; a widget's key can't change after it exists
-        st.session_state["profile_name"] = st.session_state.pop("_select_profile")
+    # Set by the editor or a restored conversation; a widget's key can't change after it exists.
+    picked = conv_settings.resolve_profile(names, [p.base_url for p in profiles])
+    if picked is not None:
+        st.session_state["profile_name"] = picked
     choice = st.selectbox("Endpoint", names, key="profile_name")
     profile = next(p for p in profiles if p.name == choice)
     st.caption(escape_markdown(profile.base_url))
@@ -85,6 +88,13 @@ def _model_picker(profile: EndpointProfile) -> str | None:
     if profile.default_model and profile.default_model not in options:
         options.insert(0, profile.default_model)
     other = "Other…"
+    restore = st.session_state.pop(conv_settings.RESTORE_MODEL_KEY, None)  # a reopened conversation's model
+    if isinstance(restore, str) and restore:
+        if restore in options:
+            st.session_state[f"model-{profile.base_url}"] = restore
+        else:
+            st.session_state[f"model-{profile.base_url}"] = other
+            st.session_state[f"model-free-{profile.base_url}"] = restore
     picked = st.selectbox("Model", [*options, other], key=f"model-{profile.base_url}") if options else other
     if picked == other:
         typed = st.text_input("Model id", key=f"model-free-{profile.base_url}").strip()
@@ -165,6 +175,10 @@ def generation_section(service: ReplyService, profile: EndpointProfile, model: s
                 key="history_policy",
             )
             service.set_history_policy(profile.base_url, model, policy)
+        if st.session_state.get("_markers_for") != profile.name:  # the profile's own markers (issue 10, item 1)
+            st.session_state["marker_start"] = profile.reasoning_start_marker or ""
+            st.session_state["marker_end"] = profile.reasoning_end_marker or ""
+            st.session_state["_markers_for"] = profile.name
         st.text_input("Custom start marker", key="marker_start", placeholder="<my_think>")
         st.text_input("Custom end marker", key="marker_end", placeholder="</my_think>")
         st.text_area("Extra request JSON", key="extra_json", placeholder='{"top_k": 20}', height=68)

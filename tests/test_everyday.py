@@ -1,0 +1,154 @@
+# ruff: noqa: F811  (the fixtures imported from test_app are used by name as parameters)
+"""Issue 10 (everyday chat), driven through `AppTest` against a real replay server, one SQLite file per test.
+
+Fixtures and helpers are those of `tests/test_app.py` (same cache rules: the app's resources are cleared
+around every test).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from viewer.replay import ReplayServer
+from viewer.store import Store, UnknownConversation
+from viewer.ui import context
+from viewer.ui.conv_settings import apply_stored_markers
+
+from .test_app import (  # noqa: F401  (pytest fixtures, used by name)
+    MULTIPLY,
+    PREFILLED_391,
+    button,
+    choose_model,
+    current_id,
+    db_path,
+    finished_turn,
+    new_app,
+    run,
+    send,
+    server,
+    store,
+)
+
+
+def _base_url() -> str:
+    return context.get_bootstrap().profiles[0].base_url
+
+
+def _model_box(at):
+    return at.sidebar.selectbox(key=f"model-{_base_url()}")
+
+
+# -- item 1: a conversation keeps its model and settings ------------------------------------------------
+
+
+def test_reopened_conversation_sends_to_its_own_model_and_settings(server: ReplayServer, store: Store) -> None:
+    at = new_app()
+    choose_model(at, "demo-r1-prefilled")
+    at.sidebar.checkbox(key="use_temperature").check()
+    at.sidebar.slider(key="temperature").set_value(1.3)
+    at.sidebar.radio(key="thinking").set_value("on")
+    run(at)
+    send(at, PREFILLED_391)
+    first_id = current_id(at)
+    finished_turn(at, store)
+
+    # Another chat, with another model and other settings.
+    button(at, "New chat").click()
+    run(at)
+    choose_model(at, "demo-r1")
+    at.sidebar.checkbox(key="use_temperature").uncheck()
+    at.sidebar.radio(key="thinking").set_value("off")
+    run(at)
+    send(at, MULTIPLY)
+    second_id = current_id(at)
+    assert second_id != first_id
+    finished_turn(at, store)
+
+    # Back to the first from the sidebar: the sidebar shows, and the follow-up uses, its own model and settings.
+    [row] = [b for b in at.sidebar.button if b.key == f"conv-{first_id}"]
+    row.click()
+    run(at)
+    assert current_id(at) == first_id
+    assert _model_box(at).value == "demo-r1-prefilled"
+    assert at.sidebar.checkbox(key="use_temperature").value is True
+    assert at.sidebar.slider(key="temperature").value == 1.3
+    assert at.sidebar.radio(key="thinking").value == "on"
+    assert any("demo-r1-prefilled" in c.value for c in at.sidebar.caption if c.value.startswith("Next message"))
+    send(at, "And 323?")
+    _, msg = finished_turn(at, store)
+    assert msg.turn.model == "demo-r1-prefilled"
+    assert msg.turn.request_params.get("model") == "demo-r1-prefilled"
+    assert msg.turn.request_params.get("temperature") == 1.3
+
+    # The second keeps its own too.
+    [row] = [b for b in at.sidebar.button if b.key == f"conv-{second_id}"]
+    row.click()
+    run(at)
+    assert _model_box(at).value == "demo-r1"
+    assert at.sidebar.radio(key="thinking").value == "off"
+
+    # A link (or a restart: a new session) to the first opens it with its model.
+    again = new_app()
+    again.query_params["c"] = first_id
+    run(again)
+    assert _model_box(again).value == "demo-r1-prefilled"
+    assert again.sidebar.slider(key="temperature").value == 1.3
+
+
+def test_conversation_from_before_settings_were_kept_reopens_with_its_model(server: ReplayServer, store: Store) -> None:
+    """Chats stored before migration 4 have only their `endpoint` and `model` columns."""
+    at = new_app()
+    old = store.create_conversation(title="old chat", endpoint="Configured", model="demo-r1-prefilled")
+    at.query_params["c"] = old.id
+    run(at)
+    assert _model_box(at).value == "demo-r1-prefilled"
+
+
+def test_model_not_listed_by_the_server_is_restored_as_typed(server: ReplayServer, store: Store) -> None:
+    at = new_app()
+    old = store.create_conversation(title="old chat", endpoint="Configured", model="demo-r1@slow")
+    at.query_params["c"] = old.id
+    run(at)
+    assert _model_box(at).value == "Other…"
+    assert at.sidebar.text_input(key=f"model-free-{_base_url()}").value == "demo-r1@slow"
+
+
+def test_endpoint_model_settings_and_markers_survive_a_reload(server: ReplayServer, db_path: Path) -> None:
+    at = new_app()
+    choose_model(at, "demo-v3")
+    at.sidebar.text_area(key="system_prompt").input("Be brief.")
+    at.sidebar.selectbox(key="reasoning_effort").set_value("high")
+    at.sidebar.text_input(key="marker_start").input("<my_think>")
+    at.sidebar.text_input(key="marker_end").input("</my_think>")
+    run(at)
+
+    with Store(db_path) as s:
+        assert s.get_setting("profile_markers") == {"Configured": ["<my_think>", "</my_think>"]}
+    [profile] = apply_stored_markers(
+        context.get_store(), context.all_profiles(context.get_store(), context.get_bootstrap())
+    )
+    assert (profile.reasoning_start_marker, profile.reasoning_end_marker) == ("<my_think>", "</my_think>")
+
+    reloaded = new_app()  # a reload is a new session on the same server process
+    assert _model_box(reloaded).value == "demo-v3"
+    assert reloaded.sidebar.text_area(key="system_prompt").value == "Be brief."
+    assert reloaded.sidebar.selectbox(key="reasoning_effort").value == "high"
+    assert reloaded.sidebar.text_input(key="marker_start").value == "<my_think>"
+    assert reloaded.sidebar.text_input(key="marker_end").value == "</my_think>"
+
+
+def test_store_keeps_conversation_settings_scrubbed_and_upgrades_to_version_4(tmp_path: Path) -> None:
+    with Store(tmp_path / "h.db") as s:
+        assert s.schema_version == 4
+        conv = s.create_conversation(model="demo-r1")
+        assert s.conversation_settings(conv.id) is None
+        before = s.get_conversation(conv.id)
+        s.set_conversation_settings(conv.id, {"model": "demo-r1", "extra_json": "sk-abcdefghijklmnopqrstuvwx"})
+        saved = s.conversation_settings(conv.id)
+        assert saved is not None and saved["model"] == "demo-r1"
+        assert "sk-abcdefghijklmnopqrstuvwx" not in str(saved)
+        assert s.get_conversation(conv.id).updated_at == before.updated_at  # a setting is not activity
+        with pytest.raises(UnknownConversation):
+            s.set_conversation_settings("nope", {})
