@@ -7,11 +7,17 @@ around every test).
 
 from __future__ import annotations
 
+import html as html_lib
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from markdown_it import MarkdownIt
 
 from viewer.replay import ReplayServer
+from viewer.safe_markdown import keep_line_breaks, model_markdown, plain_text_markdown
 from viewer.store import Store, UnknownConversation
 from viewer.ui import context
 from viewer.ui.conv_settings import apply_stored_markers
@@ -152,3 +158,64 @@ def test_store_keeps_conversation_settings_scrubbed_and_upgrades_to_version_4(tm
         assert s.get_conversation(conv.id).updated_at == before.updated_at  # a setting is not activity
         with pytest.raises(UnknownConversation):
             s.set_conversation_settings("nope", {})
+
+
+# -- items 2 and 3: prompts as typed, answers keep their line breaks ---------------------------------------
+
+HAIKU = "Cold rain on the roof —\nthe maple lets go its last\nred hand to the wind"
+CODE_PROMPT = "Fix this:\n# compute\ndef f(x):\n    return x*2"
+_MD = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+_MD_BREAKS = MarkdownIt("commonmark", {"breaks": True}).enable(["table", "strikethrough"])
+
+
+def test_soft_line_breaks_become_hard_ones_outside_code() -> None:
+    html = _MD.render(keep_line_breaks(HAIKU))
+    assert html.count("<br />") == 2 and "<h" not in html
+    fenced = "Run:\n```\na\nb\n```\nthen\nthis"
+    kept = keep_line_breaks(fenced)
+    assert "```\na\nb\n```" in kept, "code keeps its lines untouched"
+    assert _MD.render(kept).count("<br />") == 1  # "then" / "this"; the fence starts a block of its own
+    assert keep_line_breaks("- a\n- b") == "- a\n- b"  # nothing added before a line that starts a block
+    assert model_markdown("a\n![x](http://h/p.png)\nb").count("  \n") == 2
+
+
+@given(st.text(alphabet="ab -*#>_1.\n\\", max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_keep_line_breaks_renders_like_a_renderer_that_breaks_on_newlines(text: str) -> None:
+    """Outside code, the result renders exactly as CommonMark with `breaks` on (a newline is a <br>)."""
+    assert _MD.render(keep_line_breaks(text)) == _MD_BREAKS.render(text)
+
+
+def test_plain_text_markdown_shows_the_prompt_as_typed() -> None:
+    html = _MD.render(plain_text_markdown(CODE_PROMPT))
+    assert "<h1>" not in html and "<pre>" not in html
+    assert "# compute" in html
+    assert html.count("<br />") == 3
+    assert "\u00a0\u00a0\u00a0\u00a0return x*2" in html
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126) | st.sampled_from("\n\t"), max_size=60))
+@settings(max_examples=300, deadline=None)
+def test_plain_text_markdown_renders_the_text_itself(text: str) -> None:
+    """Whatever is typed renders as one paragraph whose text, line by line, is the typed text
+    (spaces shown as no-break spaces where a renderer would collapse them)."""
+    html = _MD.render(plain_text_markdown(text))
+    if not text.strip():
+        return
+    assert html.startswith("<p>") and html.count("<p>") == 1
+    shown = html_lib.unescape(re.sub(r"<br />\n|<[^>]+>", lambda m: "\n" if m.group().startswith("<br") else "", html))
+    want = [line.replace("\t", "    ").rstrip(" ") for line in text.split("\n")]
+    got = [line.replace("\u00a0", " ").rstrip(" ") for line in shown.rstrip("\n").split("\n")]
+    assert got == want
+
+
+def test_user_bubble_shows_the_prompt_as_typed_and_answers_keep_lines(server: ReplayServer, store: Store) -> None:
+    at = new_app()
+    choose_model(at, "demo-v3")
+    send(at, CODE_PROMPT)
+    _, msg = finished_turn(at, store)
+    run(at)
+    users = [m for m in at.main.chat_message if m.name == "user"]
+    assert [md.value for md in users[0].markdown] == [plain_text_markdown(CODE_PROMPT)]
+    answers = [md.value for m in at.main.chat_message if m.name == "assistant" for md in m.markdown]
+    assert keep_line_breaks(msg.turn.answer) in answers

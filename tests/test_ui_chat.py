@@ -250,7 +250,8 @@ def test_render_conversation_only_the_last_reply_has_actions() -> None:
     assert not at.exception
     assert [m.name for m in at.chat_message] == ["user", "assistant", "user", "assistant"]
     assert "SYSTEM TEXT" not in values(at.markdown)
-    assert values(at.markdown) == ["q1", "first answer", "q2 with <b>tags</b>", "second answer"]
+    # The prompt is shown as typed: its markup escaped, not rendered (issue 10, item 2).
+    assert values(at.markdown) == ["q1", "first answer", "q2 with \\<b\\>tags\\</b\\>", "second answer"]
     assert all(m.proto.allow_html is False for m in at.markdown)
     assert [b.key for b in at.button] == [f"regen-{last.id}"]
 

@@ -17,7 +17,13 @@ from pydantic import ValidationError
 from viewer import __version__
 from viewer.models import AssistantTurn, Conversation, ErrorInfo, Message
 from viewer.redact import redact_text
-from viewer.safe_markdown import escape_markdown, images_as_links, neutralize_markdown
+from viewer.safe_markdown import (
+    escape_markdown,
+    images_as_links,
+    keep_line_breaks,
+    neutralize_markdown,
+    plain_text_markdown,
+)
 from viewer.store import redact_error, scrub_secrets
 
 FORMAT_PREFIX = "reasoning-viewer/"
@@ -93,7 +99,7 @@ def to_markdown(conv: Conversation, *, include_reasoning: bool = True) -> str:
     out: list[str] = [f"# {_label(conv.title)}", ""]
     for message in _messages_to_show(conv):
         if message.role == "user":
-            out += ["### You", "", neutralize_markdown(message.content), ""]
+            out += ["### You", "", _escape_text(plain_text_markdown(message.content)), ""]
         elif message.role == "system":
             out += ["### System prompt", "", neutralize_markdown(message.content), ""]
         else:
@@ -106,14 +112,14 @@ def to_markdown(conv: Conversation, *, include_reasoning: bool = True) -> str:
                     f"<details><summary>{turn.thought_label}</summary>",
                     "",
                     *_markdown_outline(turn),
-                    _escape_text(images_as_links(turn.reasoning.strip("\n"))),
+                    _escape_text(keep_line_breaks(images_as_links(turn.reasoning.strip("\n")))),
                     "",
                     "</details>",
                     "",
                 ]
             answer = _answer_of(message)
             if answer:
-                out += [neutralize_markdown(answer), ""]
+                out += [keep_line_breaks(neutralize_markdown(answer)), ""]
             if turn is not None:
                 out += [f"> *{_label(note)}*\n" for note in _status_notes(turn)]
     return "\n".join(out).rstrip("\n") + "\n"
@@ -159,7 +165,7 @@ def _render_link_open(self: Any, tokens: Any, idx: int, options: Any, env: Any) 
 
 def _markdown_renderer() -> MarkdownIt:
     """CommonMark with raw HTML *disabled*: any tag the model writes is escaped and shown as text."""
-    md = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+    md = MarkdownIt("commonmark", {"html": False, "breaks": True}).enable(["table", "strikethrough"])
     md.validateLink = _safe_link  # type: ignore[method-assign]
     md.add_render_rule("image", _render_image)
     md.add_render_rule("link_open", _render_link_open)

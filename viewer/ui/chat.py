@@ -24,7 +24,7 @@ from viewer import labels
 from viewer.models import AssistantTurn, Conversation, Message
 from viewer.outline import OutlineUpdate, Step
 from viewer.replies import Reply, ReplyBusy, ReplyRefused, ReplyService, Target, TextCursor
-from viewer.safe_markdown import escape_markdown, images_as_links
+from viewer.safe_markdown import escape_markdown, model_markdown, plain_text_markdown
 from viewer.ui import outline_view, sidebar
 from viewer.ui.live_section import LiveSection, user_choice
 
@@ -44,7 +44,7 @@ def stats_line(turn: AssistantTurn) -> str:
 
 def render_reasoning_text(text: str) -> None:
     for paragraph in split_paragraphs(text):
-        st.markdown(images_as_links(paragraph))
+        st.markdown(model_markdown(paragraph))
 
 
 def split_paragraphs(text: str) -> list[str]:
@@ -74,7 +74,7 @@ def render_turn(msg: Message, *, is_last: bool, live_exists: bool) -> None:
             with section:
                 outline_view.render_finished(turn, key=msg.id, render_text=render_reasoning_text)
     if turn.answer:
-        st.markdown(images_as_links(turn.answer))
+        st.markdown(model_markdown(turn.answer))
     for note in labels.end_notes(turn, interrupted=interrupted):
         {"error": st.error, "warning": st.warning}.get(note.level, st.caption)(escape_markdown(note.text))
     budget = turn.request_params.get("max_tokens")
@@ -119,7 +119,7 @@ def render_conversation(conv: Conversation, service: ReplyService, live: Reply |
             continue
         with st.chat_message(msg.role):
             if msg.role == "user":
-                st.markdown(images_as_links(msg.content))
+                st.markdown(plain_text_markdown(msg.content))
                 continue
             if user_choice(live_key(msg.id)) and f"think-{msg.id}" not in st.session_state:
                 st.session_state[f"think-{msg.id}"] = True  # opened by hand while it streamed: stays open
@@ -240,7 +240,7 @@ class _ReasoningView:
             done, rest = self.current[:cut], self.current[cut + 2 :]
             if done.strip():
                 if self.sent != len(done):  # the browser lacks some of it, or has text past the cut
-                    self.piece.markdown(images_as_links(done))
+                    self.piece.markdown(model_markdown(done))
                 self.piece = self.body.empty()
             self.current, self.sent = rest, 0
         self.flush(now, force=False)
@@ -255,7 +255,7 @@ class _ReasoningView:
         # RESEND_BYTES_PER_S of it, so the bytes stay bounded per second whatever the paragraph's length.
         interval = max(1.0, len(self.current) / RESEND_BYTES_PER_S)
         if force or worth_it or now - self.sent_at >= interval:
-            self.piece.markdown(images_as_links(self.current))
+            self.piece.markdown(model_markdown(self.current))
             self.sent, self.sent_at = len(self.current), now
 
     def fold(self, label: str, now: float) -> None:
@@ -321,7 +321,7 @@ def watch_live(reply: Reply) -> None:
                 answer_slot.empty()
             if changes.answer:
                 answer += changes.answer
-                answer_slot.markdown(images_as_links(answer))
+                answer_slot.markdown(model_markdown(answer))
             if changes.reasoning_ended:
                 label = labels.thought_label(reply.thinking_seconds())
                 thinking.fold(outline_view.folded_label(label, steps), now)
