@@ -24,7 +24,7 @@ from streamlit.testing.v1 import AppTest
 from viewer.export import to_json
 from viewer.models import AssistantTurn, Conversation, Message
 from viewer.replay import ReplayServer
-from viewer.safe_markdown import escape_markdown
+from viewer.safe_markdown import escape_markdown, model_markdown
 from viewer.store import Store
 from viewer.ui import context
 from viewer.ui.chat import split_paragraphs
@@ -612,7 +612,7 @@ def test_xss_answer_is_markdown_without_unsafe_html(server: ReplayServer, store:
     run(at)
 
     [bubble] = assistant_bubbles(at)
-    answer = [m for m in bubble.markdown if m.value == msg.turn.answer]
+    answer = [m for m in bubble.markdown if m.value == model_markdown(msg.turn.answer)]
     assert answer, texts(bubble.markdown)
     [section] = thought_expanders(at)
     reasoning = list(section.markdown)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from viewer.replay import ReplayServer
-from viewer.safe_markdown import keep_line_breaks, model_markdown, plain_text_markdown
+from viewer.safe_markdown import keep_line_breaks, model_markdown, neutralize_markdown, plain_text_markdown
 from viewer.store import Store, UnknownConversation
 from viewer.ui import context
 from viewer.ui.conv_settings import apply_stored_markers
@@ -219,3 +219,9 @@ def test_user_bubble_shows_the_prompt_as_typed_and_answers_keep_lines(server: Re
     assert [md.value for md in users[0].markdown] == [plain_text_markdown(CODE_PROMPT)]
     answers = [md.value for m in at.main.chat_message if m.name == "assistant" for md in m.markdown]
     assert keep_line_breaks(msg.turn.answer) in answers
+
+
+def test_an_image_hidden_by_an_html_block_does_not_survive_neutralizing() -> None:
+    """Found by test_safe_markdown's property test: escaping the HTML block `<!a` exposes the image after it."""
+    out = neutralize_markdown("<!a![a](u)")
+    assert "![" not in out and _MD.render(out).count("<img") == 0

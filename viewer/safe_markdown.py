@@ -303,7 +303,8 @@ def neutralize_markdown(text: str) -> str:
     raw-HTML block or inline tag found by the CommonMark parser gets its `<` backslash-escaped (`\\<`), which
     every CommonMark renderer shows as a literal `<`; code spans and blocks are left alone. Rounds repeat
     until the parser finds no raw HTML (escaping a block's first tag can expose inline tags in what
-    follows); if that does not settle, every `<` is escaped.
+    follows); if that does not settle, every `<` is escaped. An HTML block can hide an image (`<!a![a](u)`),
+    which escaping exposes, so images are turned into links once more at the end.
     """
     text = images_as_links(text)
     if "<" not in text:
@@ -313,7 +314,7 @@ def neutralize_markdown(text: str) -> str:
         if unlocated:
             break
         if not positions:
-            return text
+            return images_as_links(text)
         pieces: list[str] = []
         last = 0
         for pos in positions:
@@ -322,5 +323,5 @@ def neutralize_markdown(text: str) -> str:
         pieces.append(text[last:])
         text = "".join(pieces)
     if not _has_html(text):
-        return text
-    return text.replace("<", "\\<")
+        return images_as_links(text)
+    return images_as_links(text.replace("<", "\\<"))
