@@ -16,8 +16,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from viewer.replay import ReplayServer
-from viewer.safe_markdown import keep_line_breaks, model_markdown, neutralize_markdown, plain_text_markdown
+from viewer.models import EndpointProfile
+from viewer.replay import SHOWCASE_PROMPT, ReplayServer, is_capture
+from viewer.safe_markdown import (
+    escape_markdown,
+    keep_line_breaks,
+    model_markdown,
+    neutralize_markdown,
+    plain_text_markdown,
+)
 from viewer.store import Store, UnknownConversation
 from viewer.ui import context
 from viewer.ui.conv_settings import apply_stored_markers
@@ -225,3 +232,56 @@ def test_an_image_hidden_by_an_html_block_does_not_survive_neutralizing() -> Non
     """Found by test_safe_markdown's property test: escaping the HTML block `<!a` exposes the image after it."""
     out = neutralize_markdown("<!a![a](u)")
     assert "![" not in out and _MD.render(out).count("<img") == 0
+
+
+# -- item 5: the demo at its best -----------------------------------------------------------------------
+
+EVERYDAY_PROMPTS = ("hello", "Tell me a joke", "What is the capital of France?")
+
+
+def test_unknown_prompts_get_written_traces_and_captures_stay_with_their_models() -> None:
+    with ReplayServer(speed=0) as srv:
+        for model in ("demo-r1", "demo-r1-prefilled", "demo-v3", "demo-qwen3-field", "demo-magistral", "demo-gpt-oss"):
+            written = srv.fallback_traces_for(model)
+            assert written and not any(is_capture(r.trace) for r in written), model
+            for prompt in EVERYDAY_PROMPTS:
+                picked = srv.pick(model, [{"role": "user", "content": prompt}])
+                assert not is_capture(picked.trace), (model, prompt, picked.trace.name)
+        # A capture is still served for its own prompt, and to the models that only have captures.
+        assert srv.pick("demo-r1", [{"role": "user", "content": "Is 221 prime?"}]).trace.name == "g-think-1"
+        for model in ("demo-kimi", "demo-gemma"):  # named after the captured models: they keep them
+            assert is_capture(srv.pick(model, [{"role": "user", "content": "hello"}]).trace)
+
+
+def test_empty_demo_chat_offers_clickable_examples_scene_first(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REASONING_VIEWER_DEMO", "1")
+    monkeypatch.setenv("REASONING_VIEWER_DEMO_SPEED", "0")
+    at = new_app()
+    labels = [b.label for b in at.main.button if (b.key or "").startswith("example-")]
+    assert len(labels) >= 3 and labels[0] == escape_markdown(SHOWCASE_PROMPT), labels
+    [scene] = [b for b in at.main.button if b.key == "example-0"]
+    scene.click()
+    run(at)
+    with Store(db_path) as s:
+        conv, msg = finished_turn(at, s)
+    assert conv.messages[0].content == SHOWCASE_PROMPT
+    assert msg.turn.reasoning and msg.turn.answer  # a folded thinking section, then the answer
+    run(at)
+    assert not [b for b in at.main.button if (b.key or "").startswith("example-")], "examples only on an empty chat"
+    assert any(e.label.startswith("Thought for") for e in at.main.expander)
+
+
+def test_choosing_a_real_endpoint_removes_the_demo_banner_and_examples(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REASONING_VIEWER_DEMO", "1")
+    monkeypatch.setenv("REASONING_VIEWER_DEMO_SPEED", "0")
+    with ReplayServer(speed=0) as real:
+        with Store(db_path) as s:
+            context.save_profiles(s, [EndpointProfile(name="My server", base_url=real.base_url)])
+        at = new_app()
+        assert any("demo" in i.value.lower() for i in at.main.info)
+        at.sidebar.selectbox(key="profile_name").set_value("My server")
+        run(at)
+        assert not any("demo" in i.value.lower() for i in at.main.info), [i.value for i in at.main.info]
+        assert not [b for b in at.main.button if (b.key or "").startswith("example-")]

@@ -11,11 +11,15 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.harness import AppProcess
 from tests.browser.test_browser import (
+    THOUGHT_LABEL,
     chat_input,
     choose_model,
     conversation_id,
+    label_of,
+    main_area,
     open_app,
     rerun_settled,
+    saved_section,
     send,
     wait_turn_finished,
 )
@@ -80,3 +84,19 @@ def test_reopened_conversation_sends_to_its_own_model(page: Page, app: AppProces
     expect(chat_input(page)).to_be_visible()
     expect(model_box).to_have_value("demo-r1-prefilled")
     shot("reopened")
+
+
+def test_empty_chat_offers_examples_that_produce_a_folded_thinking_section(
+    page: Page, app: AppProcess, shot: Callable
+) -> None:
+    open_app(page, app)
+    main = main_area(page)
+    examples = main.locator("[class*='st-key-example-'] button")
+    expect(examples.first).to_contain_text("Tell me one truly novel insight about humans.")
+    assert examples.count() >= 3
+    shot("examples")
+    examples.first.click()
+    reply = wait_turn_finished(page)
+    expect(label_of(saved_section(reply))).to_have_text(THOUGHT_LABEL)
+    expect(main.locator("[class*='st-key-example-']")).to_have_count(0)
+    shot("answered")

@@ -12,7 +12,7 @@ import streamlit as st
 from viewer.models import Conversation
 from viewer.replies import Reply, ReplyService
 from viewer.store import Store, StoreError
-from viewer.ui import chat, conv_settings, sidebar
+from viewer.ui import chat, conv_settings, examples, sidebar
 from viewer.ui.context import get_bootstrap, get_service, get_store, store_problem_banner
 from viewer.ui.settings import Settings
 from viewer.ui.style import REASONING_STYLE
@@ -81,17 +81,22 @@ def main() -> None:
         read_timeout=float(st.session_state.get("read_timeout", 600)),
     )
     notice = st.empty()  # always present, so the live bubble keeps its place from one run to the next
-    if boot.notice and conv is None:
+    on_demo = boot.demo is not None and profile.base_url.rstrip("/") == boot.demo.base_url.rstrip("/")
+    if boot.notice and conv is None and (boot.demo is None or on_demo):  # the demo banner leaves with the demo
         notice.info(boot.notice)
+    examples_slot = st.empty()  # always present, like the notice
 
     if RESTORE_KEY in st.session_state:
         st.session_state[COMPOSER_KEY] = st.session_state.pop(RESTORE_KEY)
-    prompt = st.chat_input("Ask anything", key=COMPOSER_KEY)
+    prompt = st.chat_input("Ask anything", key=COMPOSER_KEY) or examples.clicked()
     started = _start_requested(service, settings, conv, prompt)
     if started is not None:
         notice.empty()
         conv = store.get_conversation(started.conversation_id)
     conv_settings.persist(store, profile, model, conv, started=started is not None)
+    if conv is None:
+        with examples_slot:
+            examples.offer(boot.demo, profile.base_url, model)
     live = service.running(conv.id) if conv is not None else None
     if conv is not None:
         chat.render_conversation(conv, service, live)
