@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
+from viewer.export import from_json, to_html, to_json, to_markdown
 from viewer.models import EndpointProfile
 from viewer.replay import SHOWCASE_PROMPT, ReplayServer, is_capture
 from viewer.safe_markdown import (
@@ -285,3 +286,50 @@ def test_choosing_a_real_endpoint_removes_the_demo_banner_and_examples(
         run(at)
         assert not any("demo" in i.value.lower() for i in at.main.info), [i.value for i in at.main.info]
         assert not [b for b in at.main.button if (b.key or "").startswith("example-")]
+
+
+# -- item 7: keep every version ---------------------------------------------------------------------------
+
+
+def test_regenerate_keeps_the_earlier_reply_as_a_version_in_db_ui_and_exports(
+    server: ReplayServer, store: Store
+) -> None:
+    at = new_app()
+    choose_model(at, "demo-r1")
+    send(at, MULTIPLY)
+    _, first = finished_turn(at, store)
+    run(at)
+    button(at, "Regenerate").click()
+    run(at)
+    conv, second = finished_turn(at, store)
+    assert [m.role for m in conv.messages] == ["user", "assistant"]
+    assert [v.id for v in second.versions] == [first.turn.id]
+    assert second.turn.id != first.turn.id
+    assert second.versions[0].answer == first.turn.answer
+
+    run(at)
+    [bubble] = [m for m in at.main.chat_message if m.name == "assistant"]
+    assert "2/2" in [c.value for c in bubble.caption]
+    [prev] = [b for b in bubble.button if b.key == f"vprev-{second.id}"]
+    prev.click()
+    run(at)
+    [bubble] = [m for m in at.main.chat_message if m.name == "assistant"]
+    assert "1/2" in [c.value for c in bubble.caption]
+    assert not [b for b in bubble.button if b.label == "Regenerate"], "actions belong to the newest version"
+    assert f"think-{second.id}-v1" in [e.key for e in at.main.expander if e.key]
+
+    # Regenerating again keeps both earlier ones, oldest first.
+    [nxt] = [b for b in at.main.button if b.key == f"vnext-{second.id}"]
+    nxt.click()
+    run(at)
+    button(at, "Regenerate").click()
+    run(at)
+    conv, third = finished_turn(at, store)
+    assert [v.id for v in third.versions] == [first.turn.id, second.turn.id]
+
+    exported = from_json(to_json(conv))
+    assert [v.id for v in exported.messages[-1].versions] == [first.turn.id, second.turn.id]
+    assert "Earlier version 1/3" in to_markdown(conv) and "Earlier version 2/3" in to_html(conv)
+    with Store(store.path) as again:  # a restart reads them back
+        reread = again.get_conversation(conv.id)
+    assert reread is not None and len(reread.messages[-1].versions) == 2

@@ -122,6 +122,17 @@ def to_markdown(conv: Conversation, *, include_reasoning: bool = True) -> str:
                 out += [keep_line_breaks(neutralize_markdown(answer)), ""]
             if turn is not None:
                 out += [f"> *{_label(note)}*\n" for note in _status_notes(turn)]
+            n = len(message.versions) + 1
+            for i, version in enumerate(message.versions, 1):  # earlier replies (Regenerate/Retry)
+                shown = version.answer or "; ".join(_status_notes(version)) or "(empty)"
+                out += [
+                    f"<details><summary>Earlier version {i}/{n}</summary>",
+                    "",
+                    _escape_text(keep_line_breaks(neutralize_markdown(shown))),
+                    "",
+                    "</details>",
+                    "",
+                ]
     return "\n".join(out).rstrip("\n") + "\n"
 
 
@@ -246,6 +257,13 @@ def to_html(conv: Conversation, *, include_reasoning: bool = True) -> str:
                 for note in _status_notes(turn):
                     cls = "note error" if note.startswith("Error:") else "note"
                     body.append(f'<p class="{cls}">{esc(note)}</p>')
+            n = len(message.versions) + 1
+            for i, version in enumerate(message.versions, 1):  # earlier replies (Regenerate/Retry)
+                shown = version.answer or "; ".join(_status_notes(version)) or "(empty)"
+                body.append(
+                    f'<details class="reasoning version"><summary>Earlier version {i}/{n}</summary>'
+                    f'<div class="body">{md.render(shown)}</div></details>'
+                )
             body.append("</section>")
             parts.append("".join(body))
 
@@ -288,8 +306,8 @@ def to_json(conv: Conversation, *, include_reasoning: bool = True) -> str:
     like everything the store writes, since an export is a file too.
     """
     data = conv.model_dump(mode="json")
-    for message in data["messages"]:
-        turn = message.get("turn")
+    turns = [m.get("turn") for m in data["messages"]] + [v for m in data["messages"] for v in m.get("versions", [])]
+    for turn in turns:
         if turn is None:
             continue
         turn["request_params"] = scrub_secrets(turn["request_params"])

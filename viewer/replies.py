@@ -509,7 +509,8 @@ class ReplyService:
         """Send the conversation (plus `prompt`, if given); the reply streams in a background thread.
 
         `replace_from` is the id of a reply to replace (Regenerate/Retry): it and what follows are deleted,
-        but only once the new reply really starts. Everything that can go wrong before sending is checked
+        but only once the new reply really starts; the replaced reply is kept as an earlier version of the new
+        one (`Message.versions`, issue 10 item 7). Everything that can go wrong before sending is checked
         before anything is stored or deleted.
 
         Raises `ReplyBusy` when the conversation has a reply streaming, `ReplyRefused` for a setting that
@@ -530,9 +531,14 @@ class ReplyService:
                 )
             conv = store.get_conversation(conversation_id) if conversation_id is not None else None
             draft = conv.model_copy(deep=True) if conv is not None else Conversation()
+            versions: list[AssistantTurn] = []  # the replaced reply and its own earlier versions, kept
             if replace_from is not None:
                 ids = [m.id for m in draft.messages]
                 if replace_from in ids:
+                    replaced = draft.messages[ids.index(replace_from)]
+                    held = self.current_turn(conversation_id or "", replace_from)  # newer than the row, if held
+                    if replaced.role == "assistant" and (held or replaced.turn) is not None:
+                        versions = [*replaced.versions, held or replaced.turn]
                     draft.messages = draft.messages[: ids.index(replace_from)]
             user = Message(role="user", content=prompt) if prompt is not None else None
             if user is not None:
@@ -550,7 +556,9 @@ class ReplyService:
                 raise ReplyRefused(str(exc)) from exc
             except ViewerError as exc:
                 raise ReplyRefused(exc.message) from exc
-            assistant = Message(role="assistant", turn=AssistantTurn(model=gen.model, request_params={}))
+            assistant = Message(
+                role="assistant", turn=AssistantTurn(model=gen.model, request_params={}), versions=versions
+            )
             try:
                 if conv is None:
                     conv = store.create_conversation(endpoint=profile.name, model=gen.model)

@@ -103,6 +103,9 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         -- settings), as a JSON object written by the UI; NULL for chats from before this column existed
         -- (their endpoint and model columns still say where they went). Issue 10, item 1.
         ALTER TABLE conversations ADD COLUMN settings_json TEXT;
+        -- Earlier replies in an assistant message's place (Regenerate/Retry keep them; issue 10, item 7):
+        -- a JSON array of turns, oldest first, written once when the new reply starts; NULL when none.
+        ALTER TABLE messages ADD COLUMN versions_json TEXT;
         """,
     ),
 )
@@ -364,6 +367,30 @@ def _load_turn(turn_json: str, reasoning: str, answer: str) -> AssistantTurn:
     if turn.reasoning != reasoning or turn.answer != answer:
         turn = turn.model_copy(update={"reasoning": reasoning, "answer": answer})
     return turn
+
+
+def _versions_json(versions: list[AssistantTurn]) -> str | None:
+    """Earlier versions of a reply as stored (each scrubbed like a turn), or None when there are none."""
+    if not versions:
+        return None
+    return "[" + ",".join(_turn_json(v) for v in versions) + "]"
+
+
+def _load_versions(text: str | None) -> list[AssistantTurn]:
+    """Stored earlier versions; a damaged entry is skipped, damaged JSON gives none (never raises)."""
+    if not text:
+        return []
+    try:
+        items = json.loads(text)
+    except ValueError:
+        return []
+    out: list[AssistantTurn] = []
+    for item in items if isinstance(items, list) else []:
+        try:
+            out.append(AssistantTurn.model_validate(item))
+        except ValueError:
+            continue
+    return out
 
 
 def _turn_json(turn: AssistantTurn) -> str:
@@ -768,7 +795,7 @@ class Store:
             if row is None:
                 return None
             rows = conn.execute(
-                "SELECT id, role, content, turn_json, created_at, reasoning, answer FROM messages"
+                "SELECT id, role, content, turn_json, created_at, reasoning, answer, versions_json FROM messages"
                 " WHERE conversation_id = ? ORDER BY position",
                 (conv_id,),
             ).fetchall()
@@ -778,9 +805,10 @@ class Store:
                 role=role,
                 content=content,
                 turn=_load_turn(turn_json, reasoning, answer) if turn_json is not None else None,
+                versions=_load_versions(versions_json),
                 created_at=_parse_dt(created),
             )
-            for mid, role, content, turn_json, created, reasoning, answer in rows
+            for mid, role, content, turn_json, created, reasoning, answer, versions_json in rows
         ]
         return Conversation(
             id=row[0],
@@ -894,10 +922,11 @@ class Store:
             self._touch(conn, conv_id)
             conn.execute(
                 "INSERT INTO messages"
-                " (conversation_id, id, position, role, content, turn_json, created_at, reasoning, answer)"
+                " (conversation_id, id, position, role, content, turn_json, created_at, reasoning, answer,"
+                " versions_json)"
                 " VALUES (?, ?,"
                 " (SELECT COALESCE(MAX(position) + 1, 0) FROM messages WHERE conversation_id = ?),"
-                " ?, ?, ?, ?, ?, ?)",
+                " ?, ?, ?, ?, ?, ?, ?)",
                 (
                     conv_id,
                     message.id,
@@ -908,6 +937,7 @@ class Store:
                     _iso(message.created_at),
                     reasoning if message.role == "assistant" else "",
                     answer if message.role == "assistant" else "",
+                    _versions_json(message.versions),
                 ),
             )
             if message.role == "user":
@@ -1072,8 +1102,9 @@ class Store:
             self._insert_conversation(conn, conv)
             conn.executemany(
                 "INSERT INTO messages"
-                " (conversation_id, id, position, role, content, turn_json, created_at, reasoning, answer)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " (conversation_id, id, position, role, content, turn_json, created_at, reasoning, answer,"
+                " versions_json)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         conv.id,
@@ -1085,6 +1116,7 @@ class Store:
                         _iso(m.created_at),
                         m.turn.reasoning if m.turn is not None and m.role == "assistant" else "",
                         (m.turn.answer if m.turn is not None else m.content) if m.role == "assistant" else "",
+                        _versions_json(m.versions),
                     )
                     for pos, m in enumerate(conv.messages)
                 ],

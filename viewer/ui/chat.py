@@ -107,6 +107,38 @@ def _turn_actions(msg: Message, turn: AssistantTurn, *, is_last: bool, budget: i
         st.code(turn.answer, language=None, wrap_lines=True)
 
 
+def _version_key(msg: Message) -> str:
+    return f"version-{msg.id}"
+
+
+def _version_shown(msg: Message) -> tuple[Message, bool]:
+    """The version of an assistant message to draw (the newest unless ‹ › chose another), and whether it is
+    the newest. An earlier version is drawn under its own key (`<id>-v<k>`), so its sections keep their state."""
+    n = len(msg.versions) + 1
+    k = st.session_state.get(_version_key(msg), n)
+    if not isinstance(k, int) or not 1 <= k < n:
+        return msg, True
+    return msg.model_copy(update={"id": f"{msg.id}-v{k}", "turn": msg.versions[k - 1]}), False
+
+
+def _step_version(key: str, n: int, delta: int) -> None:
+    current = st.session_state.get(key, n)
+    current = current if isinstance(current, int) and 1 <= current <= n else n
+    st.session_state[key] = min(n, max(1, current + delta))
+
+
+def _version_switcher(msg: Message) -> None:
+    """‹ k/n ›: every reply Regenerate or Retry replaced is kept, and can be shown again (issue 10, item 7)."""
+    n = len(msg.versions) + 1
+    key = _version_key(msg)
+    k = st.session_state.get(key, n)
+    k = k if isinstance(k, int) and 1 <= k <= n else n
+    with st.container(horizontal=True, key=f"versions-{msg.id}"):
+        st.button("‹", key=f"vprev-{msg.id}", disabled=k <= 1, on_click=_step_version, args=(key, n, -1))
+        st.caption(f"{k}/{n}")
+        st.button("›", key=f"vnext-{msg.id}", disabled=k >= n, on_click=_step_version, args=(key, n, 1))
+
+
 def render_conversation(conv: Conversation, service: ReplyService, live: Reply | None) -> None:
     """Every message but the live reply (drawn by `watch_live`). A reply this process holds in memory is
     drawn from memory, which is never older than the stored row (it may not be saved yet)."""
@@ -127,7 +159,10 @@ def render_conversation(conv: Conversation, service: ReplyService, live: Reply |
                 msg = msg.model_copy(update={"turn": held.final})
                 if held.save_problem:
                     st.warning(escape_markdown(held.save_problem))
-            render_turn(msg, is_last=i == last_assistant and live is None, live_exists=False)
+            shown, newest = _version_shown(msg)
+            render_turn(shown, is_last=i == last_assistant and live is None and newest, live_exists=False)
+            if msg.versions:
+                _version_switcher(msg)
 
 
 # -- starting a turn ------------------------------------------------------------------
