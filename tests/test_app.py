@@ -345,7 +345,7 @@ def test_reply_cut_by_budget_offers_retry_with_twice_the_tokens(server: ReplaySe
     assert retried.turn.request_params.get("max_tokens") == 40
     assert retried.turn.reasoning.startswith(msg.turn.reasoning)  # deterministic replay, more tokens
     run(at)
-    assert [b.label for b in at.button if b.label.startswith("Retry with")] == ["Retry with 80 tokens"]
+    assert [b.label for b in at.button if b.label.startswith("Retry with ")] == ["Retry with 80 tokens"]
 
 
 @pytest.mark.parametrize("fault", ["status=500", "disconnect=30"])

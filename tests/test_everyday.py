@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html as html_lib
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from viewer.export import from_json, to_html, to_json, to_markdown
-from viewer.models import EndpointProfile
+from viewer.export import export_filename, from_json, to_html, to_json, to_markdown
+from viewer.labels import reasoning_label, stats_line, thought_label
+from viewer.models import AssistantTurn, EndpointProfile
 from viewer.replay import SHOWCASE_PROMPT, ReplayServer, is_capture
 from viewer.safe_markdown import (
     escape_markdown,
@@ -333,3 +335,55 @@ def test_regenerate_keeps_the_earlier_reply_as_a_version_in_db_ui_and_exports(
     with Store(store.path) as again:  # a restart reads them back
         reread = again.get_conversation(conv.id)
     assert reread is not None and len(reread.messages[-1].versions) == 2
+
+
+# -- item 10: small things users notice ------------------------------------------------------------------
+
+
+def test_thinking_past_a_minute_reads_in_minutes_and_seconds() -> None:
+    assert [thought_label(s) for s in (59.4, 60, 229, 240, 3725)] == [
+        "Thought for 59 seconds",
+        "Thought for 1m",
+        "Thought for 3m 49s",
+        "Thought for 4m",
+        "Thought for 1h 2m 5s",
+    ]
+    stopped = AssistantTurn(reasoning="r", status="done", stopped=True, unfinished=True)
+    stopped.timings.reasoning_spans = [(0.0, 229.0)]
+    assert reasoning_label(stopped) == "Stopped after 3m 49s of thinking"
+
+
+def test_a_reply_cut_by_the_budget_can_be_retried_without_a_limit(server: ReplayServer, store: Store) -> None:
+    at = new_app()
+    choose_model(at, "demo-r1")
+    at.sidebar.checkbox(key="use_max_tokens").check()
+    at.sidebar.number_input(key="max_tokens").set_value(20)
+    run(at)
+    send(at, MULTIPLY)
+    _, cut = finished_turn(at, store)
+    assert cut.turn.reasoning_cut_by_budget
+    run(at)
+    button(at, "Retry without a limit").click()
+    run(at)
+    _, retried = finished_turn(at, store)
+    assert "max_tokens" not in retried.turn.request_params
+    assert retried.turn.finish_reason == "stop" and retried.turn.answer
+
+
+def test_exports_carry_the_stats_line_the_end_of_the_last_reply_and_whole_word_filenames(
+    server: ReplayServer, store: Store
+) -> None:
+    at = new_app()
+    choose_model(at, "demo-r1")
+    send(at, MULTIPLY)
+    conv, msg = finished_turn(at, store)
+    stats = stats_line(msg.turn)
+    assert stats and escape_markdown(stats) in to_markdown(conv) and html_lib.escape(stats) in to_html(conv)
+    # The stored updated_at is when the reply finished, not when it started.
+    ended = msg.turn.timings.started_at + timedelta(seconds=msg.turn.timings.end)
+    assert conv.updated_at >= ended - timedelta(milliseconds=50)
+    title = "Why is Canberra the capital of Australia and not Sydney or Melbourne?"
+    name = export_filename(title, "md")
+    assert name == "why-is-canberra-the-capital-of-australia.md"
+    assert all(part in title.lower() for part in name.removesuffix(".md").split("-"))
+    assert export_filename("???", "json") == "conversation.json"

@@ -223,7 +223,7 @@ def test_budget_cut_warns_and_offers_twice_the_budget(params: dict, shown: str, 
     [warning] = values(at.warning)
     assert f"max\\_tokens={shown}" in warning  # escaped Markdown: shows as max_tokens
     assert at.expander[0].label == "Token budget ran out after 2 s of thinking"
-    assert labels(at) == ["Regenerate", f"Retry with {offered} tokens"]
+    assert labels(at) == ["Regenerate", f"Retry with {offered} tokens", "Retry without a limit"]
 
 
 def _conversation_script(conv):

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import html
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
 from markdown_it import MarkdownIt
 from pydantic import ValidationError
 
 from viewer import __version__
+from viewer.labels import stats_line
 from viewer.models import AssistantTurn, Conversation, ErrorInfo, Message
 from viewer.redact import redact_text
 from viewer.safe_markdown import (
@@ -82,6 +84,35 @@ def _label(text: str) -> str:
     return _escape_text(escape_markdown(text)).replace("\\&lt;", "&lt;").replace("\\&gt;", "&gt;")
 
 
+FILENAME_MAX_CHARS = 40
+
+
+def export_filename(title: str, extension: str) -> str:
+    """A file name for an export of the conversation titled `title`: lower-case letters and digits joined by
+    '-', at most 40 characters before the extension and cut at a word boundary, never mid-word (a single
+    word longer than that is cut); 'conversation' when nothing is left. `extension` without the dot."""
+    words = "".join(ch if ch.isalnum() else " " for ch in title.lower()).split()
+    slug = ""
+    for word in words:
+        candidate = f"{slug}-{word}" if slug else word
+        if len(candidate) > FILENAME_MAX_CHARS:
+            slug = slug or word[:FILENAME_MAX_CHARS]
+            break
+        slug = candidate
+    return f"{slug or 'conversation'}.{extension}"
+
+
+def updated_at(conv: Conversation) -> datetime:
+    """When the conversation last changed: its `updated_at`, or the end of a reply that finished later (the
+    store stamps a conversation when a message is added, not when its reply finishes streaming)."""
+    latest = conv.updated_at
+    for message in conv.messages:
+        turn = message.turn
+        if turn is not None and turn.timings.end is not None:
+            latest = max(latest, turn.timings.started_at + timedelta(seconds=turn.timings.end))
+    return latest
+
+
 def to_markdown(conv: Conversation, *, include_reasoning: bool = True) -> str:
     """A Markdown transcript; reasoning folded in `<details>` as GitHub and most Markdown viewers render it.
 
@@ -122,6 +153,9 @@ def to_markdown(conv: Conversation, *, include_reasoning: bool = True) -> str:
                 out += [keep_line_breaks(neutralize_markdown(answer)), ""]
             if turn is not None:
                 out += [f"> *{_label(note)}*\n" for note in _status_notes(turn)]
+                stats = stats_line(turn)
+                if stats:
+                    out += [f"<sub>{_label(stats)}</sub>", ""]
             n = len(message.versions) + 1
             for i, version in enumerate(message.versions, 1):  # earlier replies (Regenerate/Retry)
                 shown = version.answer or "; ".join(_status_notes(version)) or "(empty)"
@@ -208,6 +242,7 @@ details.reasoning .body { font-size: .925rem; }
 ol.outline { font-size: .9rem; color: var(--muted); margin: .5rem 0 1rem; }
 .note { color: var(--warn); font-size: .875rem; margin: .25rem 0; }
 .note.error { color: var(--err); }
+.stats { color: var(--muted); font-size: .8rem; margin: .25rem 0; }
 pre { background: var(--think); border: 1px solid var(--line); border-radius: .375rem; padding: .75rem;
       overflow-x: auto; }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .875em; }
@@ -257,6 +292,9 @@ def to_html(conv: Conversation, *, include_reasoning: bool = True) -> str:
                 for note in _status_notes(turn):
                     cls = "note error" if note.startswith("Error:") else "note"
                     body.append(f'<p class="{cls}">{esc(note)}</p>')
+                stats = stats_line(turn)
+                if stats:
+                    body.append(f'<p class="stats">{esc(stats)}</p>')
             n = len(message.versions) + 1
             for i, version in enumerate(message.versions, 1):  # earlier replies (Regenerate/Retry)
                 shown = version.answer or "; ".join(_status_notes(version)) or "(empty)"
@@ -267,7 +305,11 @@ def to_html(conv: Conversation, *, include_reasoning: bool = True) -> str:
             body.append("</section>")
             parts.append("".join(body))
 
-    meta = [f"{len(conv.messages)} messages", f"started {conv.created_at:%Y-%m-%d %H:%M}"]
+    meta = [
+        f"{len(conv.messages)} messages",
+        f"started {conv.created_at:%Y-%m-%d %H:%M}",
+        f"updated {updated_at(conv):%Y-%m-%d %H:%M}",
+    ]
     if conv.model:
         meta.append(conv.model)
     meta.append(f"exported by reasoning-viewer {__version__}")

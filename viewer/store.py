@@ -954,8 +954,8 @@ class Store:
         The common case is a single-row UPDATE in autocommit mode, so it stays cheap even for a long
         reasoning trace saved every few seconds, and saving the same turn twice changes nothing. If the
         message row does not exist yet, an assistant message holding the turn is appended (upsert), so a
-        caller that forgot `add_message` still loses nothing. Does not bump the conversation's
-        `updated_at` (that happened when the message was added) to keep this one statement.
+        caller that forgot `add_message` still loses nothing. Bumps the conversation's `updated_at`: a reply
+        that finishes is a change (exports and the list show when it ended; issue 10, item 10).
         """
         turn_json = _turn_json(turn)
         with self._lock:
@@ -971,6 +971,14 @@ class Store:
                 raise err from exc
             if cur.rowcount == 0:
                 self.add_message(conv_id, Message(id=message_id, role="assistant", turn=turn))
+                return
+            try:
+                self._conn.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (_iso(self._now()), conv_id))
+            except sqlite3.Error as exc:
+                err = self._fault(exc)
+                if err is None:
+                    raise
+                raise err from exc
 
     def save_turn_progress(
         self,

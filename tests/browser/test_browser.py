@@ -28,7 +28,9 @@ LONG_ANSWER = "123 numbers"
 MARKERS = ("<think>", "</think>")
 
 STREAM_TIMEOUT = 45_000  # ms: the scene takes ~8 s at 4×; generous for a loaded 2-core machine
-THOUGHT_LABEL = re.compile(r"^(Thought for \d+ seconds?|Stopped after \d+ s of thinking)( · \d+ steps)?$")
+THOUGHT_LABEL = re.compile(
+    r"^(Thought for (\d+ seconds?|\d+m( \d+s)?)|Stopped after (\d+ s|\d+m( \d+s)?) of thinking)( · \d+ steps)?$"
+)
 
 
 # -- helpers ---------------------------------------------------------------------------------------------

@@ -48,6 +48,8 @@ def _start_requested(
     if regenerate and conv is not None:
         if regenerate.get("max_tokens"):
             target.settings.max_tokens = regenerate["max_tokens"]
+        if regenerate.get("no_limit"):  # "Retry without a limit": no max_tokens sent at all
+            target.settings.max_tokens = None
         reply = chat.send(service, target, conv.id, replace_from=regenerate["message_id"])
         if reply is None:
             _refused(None)

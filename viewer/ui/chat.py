@@ -99,6 +99,9 @@ def _turn_actions(msg: Message, turn: AssistantTurn, *, is_last: bool, budget: i
                 if st.button(f"Retry with {new_budget} tokens", key=f"budget-{msg.id}"):
                     st.session_state["regenerate"] = {"message_id": msg.id, "max_tokens": new_budget}
                     st.rerun()
+                if st.button("Retry without a limit", key=f"nolimit-{msg.id}"):
+                    st.session_state["regenerate"] = {"message_id": msg.id, "no_limit": True}
+                    st.rerun()
     if copy:
         if turn.reasoning:
             st.caption("Reasoning")

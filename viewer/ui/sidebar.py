@@ -8,7 +8,7 @@ import streamlit as st
 
 from viewer.client import ChatClient, normalize_base_url
 from viewer.errors import ViewerError
-from viewer.export import ViewerImportError, from_json, to_html, to_json, to_markdown
+from viewer.export import ViewerImportError, export_filename, from_json, to_html, to_json, to_markdown
 from viewer.models import Conversation, EndpointProfile
 from viewer.replies import ReplyService
 from viewer.request_builder import REASONING_EFFORTS
@@ -279,10 +279,11 @@ def conversations_section(store: Store, service: ReplyService, current: Conversa
 
 def _export(conv: Conversation) -> None:
     include = st.checkbox("Include reasoning", value=True, key="export_reasoning")
-    slug = "".join(ch if ch.isalnum() else "-" for ch in conv.title.lower()).strip("-")[:40] or "conversation"
-    st.download_button("Markdown", lambda: to_markdown(conv, include_reasoning=include), f"{slug}.md", "text/markdown")
-    st.download_button("HTML", lambda: to_html(conv, include_reasoning=include), f"{slug}.html", "text/html")
-    st.download_button("JSON", lambda: to_json(conv, include_reasoning=include), f"{slug}.json", "application/json")
+    name = conv.title
+    md, page, js = export_filename(name, "md"), export_filename(name, "html"), export_filename(name, "json")
+    st.download_button("Markdown", lambda: to_markdown(conv, include_reasoning=include), md, "text/markdown")
+    st.download_button("HTML", lambda: to_html(conv, include_reasoning=include), page, "text/html")
+    st.download_button("JSON", lambda: to_json(conv, include_reasoning=include), js, "application/json")
 
 
 def _import(store: Store) -> None:
