@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html as html_lib
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -28,8 +28,8 @@ from viewer.safe_markdown import (
     neutralize_markdown,
     plain_text_markdown,
 )
-from viewer.store import Store, UnknownConversation
-from viewer.ui import context
+from viewer.store import Store, UnknownConversation, make_snippet
+from viewer.ui import context, sidebar
 from viewer.ui.conv_settings import apply_stored_markers
 
 from .test_app import (  # noqa: F401  (pytest fixtures, used by name)
@@ -387,3 +387,60 @@ def test_exports_carry_the_stats_line_the_end_of_the_last_reply_and_whole_word_f
     assert name == "why-is-canberra-the-capital-of-australia.md"
     assert all(part in title.lower() for part in name.removesuffix(".md").split("-"))
     assert export_filename("???", "json") == "conversation.json"
+
+
+# -- item 8: find and navigate ------------------------------------------------------------------------------
+
+_WORDS = st.lists(st.text(alphabet="abcdefghij", min_size=1, max_size=12), min_size=1, max_size=80)
+
+
+@given(_WORDS, st.integers(min_value=0, max_value=79), st.integers(min_value=20, max_value=160))
+@settings(max_examples=300, deadline=None)
+def test_snippets_are_cut_at_word_boundaries_around_the_match(words: list[str], at: int, width: int) -> None:
+    text = " ".join(words)
+    query = words[at % len(words)]
+    snippet = make_snippet(text, query, width)
+    assert len(snippet) <= width
+    inner = snippet.strip("…").split(" ")
+    if len(snippet) < len(text) and len(query) + 2 <= width // 2:
+        assert query in snippet
+        assert all(w in words for w in inner), (snippet, text)
+
+
+def test_sidebar_new_chat_on_top_grouped_by_date_titles_told_apart_rename_on_enter_and_load_more(
+    server: ReplayServer, store: Store
+) -> None:
+    old = store.create_conversation(title="Same title")
+    with store._write() as conn:  # an old chat: last active 40 days ago
+        conn.execute(
+            "UPDATE conversations SET updated_at = ? WHERE id = ?",
+            ((datetime.now(timezone.utc) - timedelta(days=40)).isoformat(timespec="microseconds"), old.id),
+        )
+    for i in range(3):
+        store.create_conversation(title="Same title" if i == 0 else f"chat {i}")
+    at = new_app()
+    assert at.sidebar.button[0].label == "New chat"
+    captions = [c.value for c in at.sidebar.caption]
+    assert "Today" in captions and any(c.endswith(str((datetime.now() - timedelta(days=40)).year)) for c in captions)
+    rows = [b for b in at.sidebar.button if (b.key or "").startswith("conv-")]
+    same = [b.label for b in rows if b.label.startswith("Same title")]
+    assert len(same) == 2 and len(set(same)) == 2, same
+
+    at.query_params["c"] = old.id
+    run(at)
+    [current] = [b for b in at.sidebar.button if b.key == f"conv-{old.id}"]
+    assert current.proto.type == "primary" and current.label.startswith("▸ ")
+    at.sidebar.text_input(key=f"title-{old.id}").input("Renamed by Enter")
+    run(at)  # no button clicked
+    assert store.get_conversation(old.id).title == "Renamed by Enter"
+
+    for i in range(sidebar.LIST_PAGE):
+        store.create_conversation(title=f"bulk {i}")
+    run(at)
+    rows = [b for b in at.sidebar.button if (b.key or "").startswith("conv-")]
+    assert len(rows) == sidebar.LIST_PAGE
+    at.sidebar.button(key="conversations_more").click()
+    run(at)
+    rows = [b for b in at.sidebar.button if (b.key or "").startswith("conv-")]
+    assert len(rows) == sidebar.LIST_PAGE + 4, "every conversation is reachable"
+    assert not [b for b in at.sidebar.button if b.key == "conversations_more"]

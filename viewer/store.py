@@ -271,7 +271,11 @@ def _escape_like(query: str) -> str:
 
 
 def make_snippet(text: str, query: str, width: int = SNIPPET_MAX_CHARS) -> str:
-    """One line of at most `width` characters showing the match with some context, more after than before."""
+    """One line of at most `width` characters showing the match with some context, more after than before.
+
+    Cut at word boundaries (issue 10, item 8): a word at either end is dropped rather than cut, unless the
+    match itself is cut, or a single word is wider than the whole snippet. "…" marks each cut end.
+    """
     flat = " ".join(text.split())
     if len(flat) <= width:
         return flat
@@ -281,12 +285,21 @@ def make_snippet(text: str, query: str, width: int = SNIPPET_MAX_CHARS) -> str:
     start = max(0, s - max(0, width - (e - s)) // 3)
     end = min(len(flat), start + width)
     start = max(0, end - width)
-    out = flat[start:end]
+    # Room for the ellipses, then snap both ends to word boundaries without losing the match.
     if start > 0:
-        out = "…" + out[1:]
+        start += 1
     if end < len(flat):
-        out = out[:-1] + "…"
-    return out
+        end -= 1
+    if start > 0 and flat[start - 1] != " ":
+        gap = flat.find(" ", start, min(s, end) if m else end)
+        if gap >= 0:
+            start = gap + 1
+    if end < len(flat) and flat[end] != " ":
+        gap = flat.rfind(" ", max(e, start), end)
+        if gap > start:
+            end = gap
+    out = flat[start:end].strip()
+    return ("…" if start > 0 else "") + out + ("…" if end < len(flat) else "")
 
 
 def _step_title_search(cond: Callable[[str], str]) -> str:

@@ -71,6 +71,7 @@ def main() -> None:
     conv_settings.restore(store, conv)  # the opened conversation's endpoint, model and settings
     with st.sidebar:
         st.title("reasoning-viewer")
+        sidebar.new_chat_button()
         profile, model = sidebar.endpoint_section(store, boot)
         sidebar.generation_section(service, profile, model)
         profile = conv_settings.with_markers(store, profile)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
+from datetime import datetime, timezone
 
 import streamlit as st
 
@@ -13,7 +15,7 @@ from viewer.models import Conversation, EndpointProfile
 from viewer.replies import ReplyService
 from viewer.request_builder import REASONING_EFFORTS
 from viewer.safe_markdown import escape_markdown
-from viewer.store import Store, StoreError
+from viewer.store import Store, StoreError, make_snippet
 from viewer.titler import TitlerSettings
 from viewer.ui import conv_settings
 from viewer.ui.context import Bootstrap, all_profiles, save_profiles, saved_profiles
@@ -227,8 +229,79 @@ def titler_settings(profile: EndpointProfile, session_api_key: str | None = None
     )
 
 
-def conversations_section(store: Store, service: ReplyService, current: Conversation | None) -> None:
+def new_chat_button() -> None:
+    """At the top of the sidebar, as in ChatGPT and Open WebUI (issue 10, item 8)."""
     st.button("New chat", icon=":material/add:", use_container_width=True, on_click=open_conversation, args=(None,))
+
+
+LIST_PAGE = 200  # conversations listed at first; "Load more" adds as many again
+LIMIT_KEY = "conversations_shown"
+
+
+def date_group(updated: datetime, now: datetime) -> str:
+    """The list's date heading for a conversation last active at `updated` (aware), seen at `now` (local
+    time of the server): Today, Yesterday, Previous 7 days, Previous 30 days, then the month ('March 2026')."""
+    local, today = updated.astimezone(), now.astimezone().date()
+    days = (today - local.date()).days
+    if days <= 0:
+        return "Today"
+    if days == 1:
+        return "Yesterday"
+    if days < 7:
+        return "Previous 7 days"
+    if days < 30:
+        return "Previous 30 days"
+    return f"{local:%B %Y}"
+
+
+def _rename(store: Store, conv_id: str, key: str, old: str) -> None:
+    """Rename on Enter (the text box's change), without a button."""
+    title = (st.session_state.get(key) or "").strip()
+    if title and title != old:
+        store.rename_conversation(conv_id, title)
+
+
+def _conversation_list(store: Store, service: ReplyService, current_id: str | None) -> None:
+    """Every conversation, newest first, under date headings; the current one marked (▸, highlighted);
+    identical titles told apart by their time; older ones a "Load more" away, never hidden silently."""
+    limit = int(st.session_state.get(LIMIT_KEY, LIST_PAGE))
+    summaries = store.list_conversations(limit=limit + 1)
+    more = len(summaries) > limit
+    summaries = summaries[:limit]
+    streaming = service.streaming_conversations()
+    counts = Counter(s.title for s in summaries)
+    now = datetime.now(timezone.utc)
+    group = None
+    for summary in summaries:
+        heading = date_group(summary.updated_at, now)
+        if heading != group:
+            st.caption(heading)
+            group = heading
+        label = summary.title
+        if counts[summary.title] > 1:
+            label = f"{label} · {summary.updated_at.astimezone():%b %d %H:%M}"
+        if summary.id in streaming:
+            label = f"{label} · streaming…"
+        if summary.id == current_id:
+            label = f"▸ {label}"
+        st.button(
+            escape_markdown(label),
+            key=f"conv-{summary.id}",
+            use_container_width=True,
+            type="primary" if summary.id == current_id else "secondary",
+            on_click=open_conversation,
+            args=(summary.id,),
+        )
+    if more:
+        st.button(
+            f"Load more (showing the newest {limit})",
+            key="conversations_more",
+            use_container_width=True,
+            on_click=lambda: st.session_state.__setitem__(LIMIT_KEY, limit + LIST_PAGE),
+        )
+
+
+def conversations_section(store: Store, service: ReplyService, current: Conversation | None) -> None:
     query = st.text_input("Search", key="search", placeholder="prompts, answers, reasoning")
     if query.strip():
         try:
@@ -240,30 +313,22 @@ def conversations_section(store: Store, service: ReplyService, current: Conversa
             st.caption("No matches.")
         for hit in hits[:20]:
             st.button(
-                escape_markdown(f"{hit.title} · {hit.field}: {hit.snippet[:60]}"),
+                escape_markdown(f"{hit.title} · {hit.field}: {make_snippet(hit.snippet, query.strip(), 60)}"),
                 key=f"hit-{hit.conversation_id}-{hit.message_id}-{hit.field}",
                 on_click=open_conversation,
                 args=(hit.conversation_id,),
             )
-    st.caption("Conversations")
-    streaming = service.streaming_conversations()
-    current_id = current.id if current else None
-    for summary in store.list_conversations():
-        label = summary.title
-        if summary.id in streaming:
-            label = f"{label} · streaming…"
-        if summary.id == current_id:
-            label = f"▸ {label}"
-        st.button(
-            escape_markdown(label),
-            key=f"conv-{summary.id}",
-            use_container_width=True,
-            on_click=open_conversation,
-            args=(summary.id,),
-        )
+    _conversation_list(store, service, current.id if current else None)
     if current is not None:
         with st.expander("This conversation"):
-            title = st.text_input("Title", value=current.title, key=f"title-{current.id}")
+            key = f"title-{current.id}"
+            title = st.text_input(
+                "Title (Enter renames)",
+                value=current.title,
+                key=key,
+                on_change=_rename,
+                args=(store, current.id, key, current.title),
+            )
             if st.button("Rename") and title.strip() and title.strip() != current.title:
                 store.rename_conversation(current.id, title.strip())
                 st.rerun()
