@@ -5,10 +5,12 @@ Playwright's auto-waiting `expect` only.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
+from tests.browser.conftest import COUNT_RUNS
 from tests.browser.harness import AppProcess
 from tests.browser.test_browser import (
     THOUGHT_LABEL,
@@ -16,6 +18,7 @@ from tests.browser.test_browser import (
     choose_model,
     conversation_id,
     label_of,
+    last_reply,
     main_area,
     open_app,
     rerun_settled,
@@ -100,3 +103,27 @@ def test_empty_chat_offers_examples_that_produce_a_folded_thinking_section(
     expect(label_of(saved_section(reply))).to_have_text(THOUGHT_LABEL)
     expect(main.locator("[class*='st-key-example-']")).to_have_count(0)
     shot("answered")
+
+
+def _luminance(rgb: str) -> float:
+    r, g, b = (int(x) for x in re.findall(r"\d+", rgb)[:3])
+    return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255
+
+
+def test_follows_a_dark_system_theme_and_sets_the_user_bubble_apart(browser: Browser, app: AppProcess) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="dark")
+    context.add_init_script(COUNT_RUNS)
+    try:
+        page = context.new_page()
+        open_app(page, app)
+        background = page.evaluate("() => getComputedStyle(document.querySelector('.stApp')).backgroundColor")
+        assert _luminance(background) < 0.3, background
+        sidebar_width = page.get_by_test_id("stSidebar").bounding_box()
+        assert sidebar_width is not None and sidebar_width["width"] >= 320
+        send(page, "What is 17 × 23?")
+        wait_turn_finished(page)
+        user_bg = _user_bubble(page).evaluate("el => getComputedStyle(el).backgroundColor")
+        reply_bg = last_reply(page).evaluate("el => getComputedStyle(el).backgroundColor")
+        assert user_bg != reply_bg, (user_bg, reply_bg)
+    finally:
+        context.close()
