@@ -321,6 +321,7 @@ def test_reply_cut_by_budget_offers_retry_with_twice_the_tokens(server: ReplaySe
     at = new_app()
     choose_model(at, "demo-r1")
     at.sidebar.checkbox(key="use_max_tokens").check()
+    run(at)  # the value is enabled once its "set" box is on
     at.sidebar.number_input(key="max_tokens").set_value(20)
     run(at)
     send(at, MULTIPLY)

@@ -63,6 +63,7 @@ def test_reopened_conversation_sends_to_its_own_model_and_settings(server: Repla
     at = new_app()
     choose_model(at, "demo-r1-prefilled")
     at.sidebar.checkbox(key="use_temperature").check()
+    run(at)  # the value is enabled once its "set" box is on
     at.sidebar.slider(key="temperature").set_value(1.3)
     at.sidebar.radio(key="thinking").set_value("on")
     run(at)
@@ -357,6 +358,7 @@ def test_a_reply_cut_by_the_budget_can_be_retried_without_a_limit(server: Replay
     at = new_app()
     choose_model(at, "demo-r1")
     at.sidebar.checkbox(key="use_max_tokens").check()
+    run(at)  # the value is enabled once its "set" box is on
     at.sidebar.number_input(key="max_tokens").set_value(20)
     run(at)
     send(at, MULTIPLY)
@@ -444,3 +446,28 @@ def test_sidebar_new_chat_on_top_grouped_by_date_titles_told_apart_rename_on_ent
     rows = [b for b in at.sidebar.button if (b.key or "").startswith("conv-")]
     assert len(rows) == sidebar.LIST_PAGE + 4, "every conversation is reachable"
     assert not [b for b in at.sidebar.button if b.key == "conversations_more"]
+
+
+# -- item 6: settings that do what they say ----------------------------------------------------------------
+
+
+def test_settings_do_what_they_say(server: ReplayServer, store: Store) -> None:
+    at = new_app()
+    choose_model(at, "demo-r1")
+    # D15: a value whose "set" box is off is not sent, and looks disabled.
+    assert at.sidebar.slider(key="temperature").disabled
+    assert at.sidebar.number_input(key="max_tokens").disabled
+    at.sidebar.checkbox(key="use_temperature").check()
+    run(at)
+    assert not at.sidebar.slider(key="temperature").disabled
+    # D16: thinking off with an effort set is flagged, and the effort is not sent.
+    at.sidebar.selectbox(key="reasoning_effort").set_value("high")
+    at.sidebar.radio(key="thinking").set_value("off")
+    run(at)
+    assert any("reasoning effort (high) is not sent" in w.value for w in at.sidebar.warning)
+    # D20: the demo honours thinking off: the answer only.
+    send(at, MULTIPLY)
+    _, msg = finished_turn(at, store)
+    assert "reasoning_effort" not in msg.turn.request_params
+    assert msg.turn.request_params.get("chat_template_kwargs") == {"enable_thinking": False}
+    assert msg.turn.reasoning == "" and msg.turn.answer.startswith("17 × 23 = **391**")

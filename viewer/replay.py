@@ -671,6 +671,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._model_not_found(model)
             return
         rendered = replay.pick(model, messages)
+        if _thinking_off(body) and any(rendered.is_reasoning) and rendered.trace.dialect in _SPLITTABLE:
+            rendered = render(rendered.trace, "plain")  # a model asked not to think answers at once
         self.record.trace = rendered.trace.name
         deltas = rendered.deltas
         finish = rendered.trace.finish_reason
@@ -889,6 +891,15 @@ def demo_title(prompt: str) -> str:
     if len(picked) < 2:
         picked += ["the", "details"][len(picked) :]
     return " ".join([verb, *picked])
+
+
+def _thinking_off(body: dict[str, Any]) -> bool:
+    """Whether the request asks the model not to think: `chat_template_kwargs.enable_thinking: false`
+    (vLLM, SGLang, llama.cpp) or `reasoning_effort: "none"` (Ollama's /v1)."""
+    kwargs = body.get("chat_template_kwargs")
+    return (isinstance(kwargs, dict) and kwargs.get("enable_thinking") is False) or body.get(
+        "reasoning_effort"
+    ) == "none"
 
 
 def _completion_id() -> str:

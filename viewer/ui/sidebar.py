@@ -146,14 +146,20 @@ def generation_section(service: ReplyService, profile: EndpointProfile, model: s
     with st.expander("Generation"):
         st.text_area("System prompt", key="system_prompt", height=80)
         c1, c2 = st.columns([1, 3])
+        # A value whose "set" box is off is not sent, and looks it (issue 10, D15).
         c1.checkbox("set", key="use_temperature")
-        c2.slider("Temperature", 0.0, 2.0, 0.6, 0.05, key="temperature")
+        off = not st.session_state.get("use_temperature")
+        c2.slider("Temperature", 0.0, 2.0, 0.6, 0.05, key="temperature", disabled=off)
         c1, c2 = st.columns([1, 3])
         c1.checkbox("set", key="use_top_p")
-        c2.slider("top_p", 0.0, 1.0, 0.95, 0.01, key="top_p")
+        off = not st.session_state.get("use_top_p")
+        c2.slider("top_p", 0.0, 1.0, 0.95, 0.01, key="top_p", disabled=off)
         c1, c2 = st.columns([1, 3])
         c1.checkbox("set", key="use_max_tokens")
-        c2.number_input("max_tokens", min_value=1, max_value=1_000_000, value=4096, step=256, key="max_tokens")
+        off = not st.session_state.get("use_max_tokens")
+        c2.number_input(
+            "max_tokens", min_value=1, max_value=1_000_000, value=4096, step=256, key="max_tokens", disabled=off
+        )
         st.number_input("Read timeout (s)", min_value=5, max_value=7200, value=600, step=30, key="read_timeout")
     with st.expander("Thinking"):
         st.selectbox("Reasoning effort", ["default", *REASONING_EFFORTS], key="reasoning_effort")
@@ -165,6 +171,9 @@ def generation_section(service: ReplyService, profile: EndpointProfile, model: s
             help="Sent as chat_template_kwargs.enable_thinking (vLLM, SGLang, llama.cpp) "
             "or reasoning_effort: none (Ollama) — only when not 'default'.",
         )
+        effort = st.session_state.get("reasoning_effort", "default")
+        if st.session_state.get("thinking") == "off" and effort not in ("default", "none"):
+            st.warning(f"Thinking is off, so the reasoning effort ({effort}) is not sent.")
         if model:
             key = f"{profile.base_url}:{model}"
             if "history_policy" not in st.session_state or st.session_state.get("_history_for") != key:
