@@ -471,3 +471,12 @@ def test_settings_do_what_they_say(server: ReplayServer, store: Store) -> None:
     assert "reasoning_effort" not in msg.turn.request_params
     assert msg.turn.request_params.get("chat_template_kwargs") == {"enable_thinking": False}
     assert msg.turn.reasoning == "" and msg.turn.answer.startswith("17 × 23 = **391**")
+
+
+def test_a_conversation_whose_endpoint_is_gone_keeps_the_sidebar_choice(server: ReplayServer, store: Store) -> None:
+    at = new_app()
+    choose_model(at, "demo-v3")
+    gone = store.create_conversation(title="elsewhere", endpoint="Deleted endpoint", model="some-remote-model")
+    at.query_params["c"] = gone.id
+    run(at)
+    assert _model_box(at).value == "demo-v3"

@@ -127,7 +127,7 @@ def restore(store: Store, conv: Conversation | None) -> None:
 
 def resolve_profile(names: list[str], urls: list[str]) -> str | None:
     """The profile to select for a restore request (`_select_profile`): by name, else by base URL; None if
-    neither is known any more (the sidebar then keeps its choice)."""
+    neither is known any more (the sidebar then keeps its choice, and its model)."""
     ss = st.session_state
     name = ss.pop(SELECT_PROFILE_KEY, None)
     url = ss.pop("_select_profile_url", None)
@@ -135,6 +135,8 @@ def resolve_profile(names: list[str], urls: list[str]) -> str | None:
         return str(name)
     if url in urls:
         return names[urls.index(url)]
+    if name is not None:  # the endpoint is gone: its model means nothing on the one the sidebar keeps
+        ss.pop(RESTORE_MODEL_KEY, None)
     return None
 
 
