@@ -34,6 +34,7 @@ from viewer.ui.conv_settings import apply_stored_markers
 
 from .test_app import (  # noqa: F401  (pytest fixtures, used by name)
     MULTIPLY,
+    MULTIPLY_REASONING_ONLY,
     PREFILLED_391,
     button,
     choose_model,
@@ -480,3 +481,21 @@ def test_a_conversation_whose_endpoint_is_gone_keeps_the_sidebar_choice(server: 
     at.query_params["c"] = gone.id
     run(at)
     assert _model_box(at).value == "demo-v3"
+
+
+def test_a_search_hit_in_the_reasoning_opens_that_reply_s_thinking_section(server: ReplayServer, store: Store) -> None:
+    at = new_app()
+    choose_model(at, "demo-r1")
+    send(at, MULTIPLY)
+    conv_id = current_id(at)
+    _, msg = finished_turn(at, store)
+    button(at, "New chat").click()
+    run(at)
+    at.sidebar.text_input(key="search").input(MULTIPLY_REASONING_ONLY)
+    run(at)
+    [hit] = [b for b in at.sidebar.button if (b.key or "").startswith("hit-")]
+    hit.click()
+    run(at)
+    assert current_id(at) == conv_id
+    [section] = [e for e in at.main.expander if e.key == f"think-{msg.id}"]
+    assert section.children, "the thinking section is open at the hit"

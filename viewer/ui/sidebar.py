@@ -40,6 +40,14 @@ def open_conversation(conv_id: str | None) -> None:
         del st.query_params["c"]
 
 
+def open_hit(conv_id: str, message_id: str, field: str) -> None:
+    """Open a search hit's conversation at the hit: a match in the reasoning (or a step title) opens that
+    reply's thinking section (issue 10, item 8)."""
+    open_conversation(conv_id)
+    if field in ("reasoning", "step"):
+        st.session_state[f"think-{message_id}"] = True
+
+
 def endpoint_section(store: Store, boot: Bootstrap) -> tuple[EndpointProfile, str | None]:
     profiles = conv_settings.apply_stored_markers(store, all_profiles(store, boot))
     names = [p.name for p in profiles]
@@ -324,8 +332,8 @@ def conversations_section(store: Store, service: ReplyService, current: Conversa
             st.button(
                 escape_markdown(f"{hit.title} · {hit.field}: {make_snippet(hit.snippet, query.strip(), 60)}"),
                 key=f"hit-{hit.conversation_id}-{hit.message_id}-{hit.field}",
-                on_click=open_conversation,
-                args=(hit.conversation_id,),
+                on_click=open_hit,
+                args=(hit.conversation_id, hit.message_id, hit.field),
             )
     _conversation_list(store, service, current.id if current else None)
     if current is not None:
