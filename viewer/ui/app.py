@@ -65,6 +65,12 @@ def _start_requested(
 def main() -> None:
     st.set_page_config(page_title="reasoning-viewer", page_icon="💭", layout="centered")
     st.html(REASONING_STYLE)
+    # The chat box first: it is pinned to the bottom wherever it is called, and drawing it before the
+    # sidebar (which may ask the server for its models) makes the page usable sooner (issue 10: time to
+    # interactive). What was typed is read below, once the settings are known.
+    if RESTORE_KEY in st.session_state:
+        st.session_state[COMPOSER_KEY] = st.session_state.pop(RESTORE_KEY)
+    typed = st.chat_input("Ask anything", key=COMPOSER_KEY)
     store, service, boot = get_store(), get_service(), get_bootstrap()
     store_problem_banner(store)  # read-only, damaged or unreadable history file: one banner, never a traceback
     conv = _current_conversation(store)
@@ -89,9 +95,7 @@ def main() -> None:
         notice.info(boot.notice)
     examples_slot = st.empty()  # always present, like the notice
 
-    if RESTORE_KEY in st.session_state:
-        st.session_state[COMPOSER_KEY] = st.session_state.pop(RESTORE_KEY)
-    prompt = st.chat_input("Ask anything", key=COMPOSER_KEY) or examples.clicked()
+    prompt = typed or examples.clicked()
     started = _start_requested(service, settings, conv, prompt)
     if started is not None:
         notice.empty()
