@@ -69,6 +69,7 @@ def send(page: Page, text: str) -> None:
 def choose_model(page: Page, model: str) -> None:
     box = page.get_by_role("combobox", name="Model", exact=True)
     box.click()
+    box.fill(model)  # filter: the dropdown list is virtualised, an option scrolled out of it is not in the page
     rerun_settled(page, page.get_by_role("option", name=model, exact=True).click)
     expect(box).to_have_value(model)
 
