@@ -24,7 +24,7 @@ from streamlit.testing.v1 import AppTest
 from viewer.demo.replay import ReplayServer
 from viewer.export import to_json
 from viewer.models import AssistantTurn, Conversation, Message
-from viewer.safe_markdown import escape_markdown
+from viewer.safe_markdown import escape_markdown, model_markdown
 from viewer.store import Store
 from viewer.ui import context
 from viewer.ui.chat import split_paragraphs
@@ -321,6 +321,7 @@ def test_reply_cut_by_budget_offers_retry_with_twice_the_tokens(server: ReplaySe
     at = new_app()
     choose_model(at, "demo-r1")
     at.sidebar.checkbox(key="use_max_tokens").check()
+    run(at)  # the value is enabled once its "set" box is on
     at.sidebar.number_input(key="max_tokens").set_value(20)
     run(at)
     send(at, MULTIPLY)
@@ -345,7 +346,7 @@ def test_reply_cut_by_budget_offers_retry_with_twice_the_tokens(server: ReplaySe
     assert retried.turn.request_params.get("max_tokens") == 40
     assert retried.turn.reasoning.startswith(msg.turn.reasoning)  # deterministic replay, more tokens
     run(at)
-    assert [b.label for b in at.button if b.label.startswith("Retry with")] == ["Retry with 80 tokens"]
+    assert [b.label for b in at.button if b.label.startswith("Retry with ")] == ["Retry with 80 tokens"]
 
 
 @pytest.mark.parametrize("fault", ["status=500", "disconnect=30"])
@@ -612,7 +613,7 @@ def test_xss_answer_is_markdown_without_unsafe_html(server: ReplayServer, store:
     run(at)
 
     [bubble] = assistant_bubbles(at)
-    answer = [m for m in bubble.markdown if m.value == msg.turn.answer]
+    answer = [m for m in bubble.markdown if m.value == model_markdown(msg.turn.answer)]
     assert answer, texts(bubble.markdown)
     [section] = thought_expanders(at)
     reasoning = list(section.markdown)

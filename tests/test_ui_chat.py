@@ -223,7 +223,7 @@ def test_budget_cut_warns_and_offers_twice_the_budget(params: dict, shown: str, 
     [warning] = values(at.warning)
     assert f"max\\_tokens={shown}" in warning  # escaped Markdown: shows as max_tokens
     assert at.expander[0].label == "Token budget ran out after 2 s of thinking"
-    assert labels(at) == ["Regenerate", f"Retry with {offered} tokens"]
+    assert labels(at) == ["Regenerate", f"Retry with {offered} tokens", "Retry without a limit"]
 
 
 def _conversation_script(conv):
@@ -250,7 +250,8 @@ def test_render_conversation_only_the_last_reply_has_actions() -> None:
     assert not at.exception
     assert [m.name for m in at.chat_message] == ["user", "assistant", "user", "assistant"]
     assert "SYSTEM TEXT" not in values(at.markdown)
-    assert values(at.markdown) == ["q1", "first answer", "q2 with <b>tags</b>", "second answer"]
+    # The prompt is shown as typed: its markup escaped, not rendered (issue 10, item 2).
+    assert values(at.markdown) == ["q1", "first answer", "q2 with \\<b\\>tags\\</b\\>", "second answer"]
     assert all(m.proto.allow_html is False for m in at.markdown)
     assert [b.key for b in at.button] == [f"regen-{last.id}"]
 

@@ -352,8 +352,7 @@ def _launch_app(args: argparse.Namespace) -> int:
         "false",
         "--client.toolbarMode",
         "minimal",
-        "--theme.base",
-        "light",
+        # No --theme.base: Streamlit follows the system's light/dark setting (issue 10, item 10).
     ]
     found: list = []  # what the app will find on the usual local ports (probed while it starts)
     probe = None

@@ -9,15 +9,23 @@ from __future__ import annotations
 
 import html
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
 from markdown_it import MarkdownIt
 from pydantic import ValidationError
 
 from viewer import __version__
+from viewer.labels import stats_line
 from viewer.models import AssistantTurn, Conversation, ErrorInfo, Message
 from viewer.redact import redact_text
-from viewer.safe_markdown import escape_markdown, images_as_links, neutralize_markdown
+from viewer.safe_markdown import (
+    escape_markdown,
+    images_as_links,
+    keep_line_breaks,
+    neutralize_markdown,
+    plain_text_markdown,
+)
 from viewer.store import redact_error, scrub_secrets
 
 FORMAT_PREFIX = "reasoning-viewer/"
@@ -76,6 +84,35 @@ def _label(text: str) -> str:
     return _escape_text(escape_markdown(text)).replace("\\&lt;", "&lt;").replace("\\&gt;", "&gt;")
 
 
+FILENAME_MAX_CHARS = 40
+
+
+def export_filename(title: str, extension: str) -> str:
+    """A file name for an export of the conversation titled `title`: lower-case letters and digits joined by
+    '-', at most 40 characters before the extension and cut at a word boundary, never mid-word (a single
+    word longer than that is cut); 'conversation' when nothing is left. `extension` without the dot."""
+    words = "".join(ch if ch.isalnum() else " " for ch in title.lower()).split()
+    slug = ""
+    for word in words:
+        candidate = f"{slug}-{word}" if slug else word
+        if len(candidate) > FILENAME_MAX_CHARS:
+            slug = slug or word[:FILENAME_MAX_CHARS]
+            break
+        slug = candidate
+    return f"{slug or 'conversation'}.{extension}"
+
+
+def updated_at(conv: Conversation) -> datetime:
+    """When the conversation last changed: its `updated_at`, or the end of a reply that finished later (the
+    store stamps a conversation when a message is added, not when its reply finishes streaming)."""
+    latest = conv.updated_at
+    for message in conv.messages:
+        turn = message.turn
+        if turn is not None and turn.timings.end is not None:
+            latest = max(latest, turn.timings.started_at + timedelta(seconds=turn.timings.end))
+    return latest
+
+
 def to_markdown(conv: Conversation, *, include_reasoning: bool = True) -> str:
     """A Markdown transcript; reasoning folded in `<details>` as GitHub and most Markdown viewers render it.
 
@@ -93,7 +130,7 @@ def to_markdown(conv: Conversation, *, include_reasoning: bool = True) -> str:
     out: list[str] = [f"# {_label(conv.title)}", ""]
     for message in _messages_to_show(conv):
         if message.role == "user":
-            out += ["### You", "", neutralize_markdown(message.content), ""]
+            out += ["### You", "", _escape_text(plain_text_markdown(message.content)), ""]
         elif message.role == "system":
             out += ["### System prompt", "", neutralize_markdown(message.content), ""]
         else:
@@ -106,16 +143,30 @@ def to_markdown(conv: Conversation, *, include_reasoning: bool = True) -> str:
                     f"<details><summary>{turn.thought_label}</summary>",
                     "",
                     *_markdown_outline(turn),
-                    _escape_text(images_as_links(turn.reasoning.strip("\n"))),
+                    _escape_text(keep_line_breaks(images_as_links(turn.reasoning.strip("\n")))),
                     "",
                     "</details>",
                     "",
                 ]
             answer = _answer_of(message)
             if answer:
-                out += [neutralize_markdown(answer), ""]
+                out += [keep_line_breaks(neutralize_markdown(answer)), ""]
             if turn is not None:
                 out += [f"> *{_label(note)}*\n" for note in _status_notes(turn)]
+                stats = stats_line(turn)
+                if stats:
+                    out += [f"<sub>{_label(stats)}</sub>", ""]
+            n = len(message.versions) + 1
+            for i, version in enumerate(message.versions, 1):  # earlier replies (Regenerate/Retry)
+                shown = version.answer or "; ".join(_status_notes(version)) or "(empty)"
+                out += [
+                    f"<details><summary>Earlier version {i}/{n}</summary>",
+                    "",
+                    _escape_text(keep_line_breaks(neutralize_markdown(shown))),
+                    "",
+                    "</details>",
+                    "",
+                ]
     return "\n".join(out).rstrip("\n") + "\n"
 
 
@@ -159,7 +210,7 @@ def _render_link_open(self: Any, tokens: Any, idx: int, options: Any, env: Any) 
 
 def _markdown_renderer() -> MarkdownIt:
     """CommonMark with raw HTML *disabled*: any tag the model writes is escaped and shown as text."""
-    md = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+    md = MarkdownIt("commonmark", {"html": False, "breaks": True}).enable(["table", "strikethrough"])
     md.validateLink = _safe_link  # type: ignore[method-assign]
     md.add_render_rule("image", _render_image)
     md.add_render_rule("link_open", _render_link_open)
@@ -191,6 +242,7 @@ details.reasoning .body { font-size: .925rem; }
 ol.outline { font-size: .9rem; color: var(--muted); margin: .5rem 0 1rem; }
 .note { color: var(--warn); font-size: .875rem; margin: .25rem 0; }
 .note.error { color: var(--err); }
+.stats { color: var(--muted); font-size: .8rem; margin: .25rem 0; }
 pre { background: var(--think); border: 1px solid var(--line); border-radius: .375rem; padding: .75rem;
       overflow-x: auto; }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .875em; }
@@ -240,10 +292,24 @@ def to_html(conv: Conversation, *, include_reasoning: bool = True) -> str:
                 for note in _status_notes(turn):
                     cls = "note error" if note.startswith("Error:") else "note"
                     body.append(f'<p class="{cls}">{esc(note)}</p>')
+                stats = stats_line(turn)
+                if stats:
+                    body.append(f'<p class="stats">{esc(stats)}</p>')
+            n = len(message.versions) + 1
+            for i, version in enumerate(message.versions, 1):  # earlier replies (Regenerate/Retry)
+                shown = version.answer or "; ".join(_status_notes(version)) or "(empty)"
+                body.append(
+                    f'<details class="reasoning version"><summary>Earlier version {i}/{n}</summary>'
+                    f'<div class="body">{md.render(shown)}</div></details>'
+                )
             body.append("</section>")
             parts.append("".join(body))
 
-    meta = [f"{len(conv.messages)} messages", f"started {conv.created_at:%Y-%m-%d %H:%M}"]
+    meta = [
+        f"{len(conv.messages)} messages",
+        f"started {conv.created_at:%Y-%m-%d %H:%M}",
+        f"updated {updated_at(conv):%Y-%m-%d %H:%M}",
+    ]
     if conv.model:
         meta.append(conv.model)
     meta.append(f"exported by reasoning-viewer {__version__}")
@@ -282,8 +348,8 @@ def to_json(conv: Conversation, *, include_reasoning: bool = True) -> str:
     like everything the store writes, since an export is a file too.
     """
     data = conv.model_dump(mode="json")
-    for message in data["messages"]:
-        turn = message.get("turn")
+    turns = [m.get("turn") for m in data["messages"]] + [v for m in data["messages"] for v in m.get("versions", [])]
+    for turn in turns:
         if turn is None:
             continue
         turn["request_params"] = scrub_secrets(turn["request_params"])

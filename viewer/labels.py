@@ -55,14 +55,30 @@ class Note(NamedTuple):
     text: str
 
 
+def minutes_seconds(n: int) -> str:
+    """A duration of a minute or more in whole seconds, as '3m 49s' ('4m' on the minute; '1h 2m 5s' past an
+    hour): "229 seconds" makes the reader divide by 60 (issue 10, item 10)."""
+    hours, rest = divmod(n, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = (
+        ([f"{hours}h"] if hours else [])
+        + ([f"{minutes}m"] if minutes or hours else [])
+        + ([f"{secs}s"] if secs else [])
+    )
+    return " ".join(parts)
+
+
 def thought_label(seconds: float | None) -> str:
-    """'Thought for N seconds', the DeepSeek app's wording, rounded to whole seconds with a minimum of 1.
+    """'Thought for N seconds', the DeepSeek app's wording, rounded to whole seconds with a minimum of 1;
+    from a minute on, 'Thought for 3m 49s' (`minutes_seconds`).
 
     "Thought for 0 seconds" reads as if nothing happened when the model did reason.
     """
     if seconds is None:
         return "Thought"
     n = max(1, round(seconds))
+    if n >= 60:
+        return f"Thought for {minutes_seconds(n)}"
     return f"Thought for {n} second{'' if n == 1 else 's'}"
 
 
@@ -103,7 +119,8 @@ def reasoning_label(turn: AssistantTurn, *, interrupted: bool = False) -> str | 
     if how in _CUT_SHORT and _still_thinking(turn):
         if seconds is None:
             return f"{_CUT_SHORT[how]} while thinking"
-        return f"{_CUT_SHORT[how]} after {max(1, round(seconds))} s of thinking"
+        n = max(1, round(seconds))
+        return f"{_CUT_SHORT[how]} after {minutes_seconds(n) if n >= 60 else f'{n} s'} of thinking"
     return thought_label(seconds)
 
 

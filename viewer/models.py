@@ -199,6 +199,9 @@ class Message(_Model):
     role: Role
     content: str = ""
     turn: AssistantTurn | None = None
+    versions: list[AssistantTurn] = Field(default_factory=list)
+    """Earlier replies in this assistant message's place, oldest first: Regenerate and Retry keep them
+    (issue 10, item 7). The message's `turn` is the newest, shown by default."""
     created_at: datetime = Field(default_factory=utc_now)
 
 

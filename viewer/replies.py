@@ -535,7 +535,8 @@ class ReplyService:
         """Send the conversation (plus `prompt`, if given); the reply streams in a background thread.
 
         `replace_from` is the id of a reply to replace (Regenerate/Retry): it and what follows are deleted,
-        but only once the new reply really starts. Everything that can go wrong before sending is checked
+        but only once the new reply really starts; the replaced reply is kept as an earlier version of the new
+        one (`Message.versions`, issue 10 item 7). Everything that can go wrong before sending is checked
         before anything is stored or deleted.
 
         Raises `ReplyBusy` when the conversation has a reply streaming, `ReplyRefused` for a setting that
@@ -574,9 +575,16 @@ class ReplyService:
         if conversation_id is not None and conv is None:
             raise ReplyRefused("This conversation no longer exists (deleted in another tab?); nothing was sent.")
         draft = conv.model_copy(deep=True) if conv is not None else Conversation()
+        versions: list[AssistantTurn] = []  # the replaced reply and its own earlier versions, kept
         if replace_from is not None:
             ids = [m.id for m in draft.messages]
             if replace_from in ids:
+                replaced = draft.messages[ids.index(replace_from)]
+                held = self.get(conversation_id or "")
+                newer = held.snapshot() if held is not None and held.message_id == replace_from else None
+                kept = newer or replaced.turn  # in memory: never older than the row
+                if replaced.role == "assistant" and kept is not None:
+                    versions = [*replaced.versions, kept]
                 draft.messages = draft.messages[: ids.index(replace_from)]
         user = Message(role="user", content=prompt) if prompt is not None else None
         if user is not None:
@@ -594,7 +602,7 @@ class ReplyService:
             raise ReplyRefused(str(exc)) from exc
         except ViewerError as exc:
             raise ReplyRefused(exc.message) from exc
-        assistant = Message(role="assistant", turn=AssistantTurn(model=gen.model, request_params={}))
+        assistant = Message(role="assistant", turn=AssistantTurn(model=gen.model, request_params={}), versions=versions)
         try:
             if conv is None:
                 conv = store.create_conversation(endpoint=profile.name, model=gen.model)

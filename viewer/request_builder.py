@@ -133,7 +133,8 @@ def build_request(conv: Conversation, settings: GenerationSettings, base_url: st
         request["top_p"] = settings.top_p
     if settings.max_tokens:
         request["max_tokens"] = settings.max_tokens
-    if settings.reasoning_effort:
+    if settings.reasoning_effort and not (settings.thinking == "off" and settings.reasoning_effort != "none"):
+        # Thinking off wins over an effort: both together contradict each other (issue 10, D16).
         request["reasoning_effort"] = settings.reasoning_effort
     if settings.thinking != "default":
         if is_ollama(base_url):

@@ -23,7 +23,16 @@ from markdown_it.rules_inline.html_inline import html_inline as _html_inline_rul
 from markdown_it.rules_inline.image import image as _image_rule
 from markdown_it.rules_inline.state_inline import StateInline
 
-__all__ = ["IMAGE_MARK", "escape_markdown", "images_as_links", "neutralize_markdown", "remote_images"]
+__all__ = [
+    "IMAGE_MARK",
+    "escape_markdown",
+    "images_as_links",
+    "keep_line_breaks",
+    "model_markdown",
+    "neutralize_markdown",
+    "plain_text_markdown",
+    "remote_images",
+]
 
 IMAGE_MARK = "\N{FRAME WITH PICTURE}"  # replaces the image's "!": "🖼[alt](url)" reads as "a link to an image"
 _EMPTY_ALT = "image"
@@ -178,6 +187,74 @@ def images_as_links(text: str) -> str:
     return text.replace("![", "!\\[")
 
 
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+# A line that starts a block of its own (list item, heading, quote, table row, fence, thematic break): the
+# line before it needs no hard break, and a heading or table row ends at its line end anyway.
+_BLOCK_START = re.compile(r"^ {0,3}(?:[-*+][ \t]+\S|1[.)][ \t]+\S|#{1,6}(?:[ \t]|$)|`{3}|~{3})")
+_HEADING = re.compile(r"^ {0,3}#{1,6}(?:[ \t]|$)")
+_HARD_BREAK = "  "  # two trailing spaces: a CommonMark hard line break; ignored at the end of a block
+NBSP = "&nbsp;"  # an entity, not the character: decoded after parsing, so no renderer strips it as space
+
+
+def keep_line_breaks(text: str) -> str:
+    """`text` with each soft line break (a single newline inside a paragraph) made a hard one, so a line
+    break the model wrote shows as a line break, as ChatGPT and DeepSeek render it (issue 10, item 3, D4).
+
+    Lines inside fenced code blocks are left alone (a fence closes with the same character, at least as
+    long, as CommonMark says); a line that already ends in a hard break, a blank line and the line before
+    a blank line are unchanged. Trailing spaces at the end of a block are ignored by renderers, so headings,
+    list items and table rows render as before; no break is added before a line that interrupts a paragraph
+    (a list item, heading or fence) or after a heading. One pass over the lines: O(len(text)).
+    """
+    if "\n" not in text:
+        return text
+    lines = _normalize(text).split("\n")
+    fence: str | None = None
+    last = len(lines) - 1
+    for i, line in enumerate(lines):
+        m = _FENCE.match(line)
+        if fence is not None:
+            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) and not line[m.end() :].strip():
+                fence = None
+            continue
+        if m:
+            fence = m.group(1)
+            continue
+        if i == last or not line.strip() or not lines[i + 1].strip() or line.endswith(_HARD_BREAK):
+            continue
+        if (len(line) - len(line.rstrip("\\"))) % 2 == 1:  # an unescaped backslash: already a hard break
+            continue
+        if _BLOCK_START.match(lines[i + 1]) or _HEADING.match(line):
+            continue
+        lines[i] = line + _HARD_BREAK
+    return "\n".join(lines)
+
+
+def model_markdown(text: str) -> str:
+    """Model text (answer or reasoning, live or finished) as handed to a Markdown renderer: images as links
+    (`images_as_links`), single line breaks kept (`keep_line_breaks`). The one function every view uses."""
+    return keep_line_breaks(images_as_links(text))
+
+
+def plain_text_markdown(text: str) -> str:
+    """Text the user typed, as Markdown that shows it exactly as typed (issue 10, item 2, D3).
+
+    Nothing in it is Markdown: markup characters are escaped line by line (`escape_markdown`, plus `&` so
+    an entity shows as typed), every line break is a hard break, blank lines are kept, and leading
+    indentation and runs of spaces become no-break spaces (tabs: four), which a renderer neither collapses
+    nor reads as an indented code block.
+    """
+    out: list[str] = []
+    for line in _normalize(text).split("\n"):
+        line = line.replace("\t", "    ")
+        body = line.lstrip(" ")
+        indent = NBSP * (len(line) - len(body))
+        body = escape_markdown(body, one_line=False).replace("&", "\\&")  # before any entity is added
+        body = re.sub(r"(?<= ) ", NBSP, body)
+        out.append(indent + body if (indent or body) else NBSP)
+    return (_HARD_BREAK + "\n").join(out)
+
+
 def escape_markdown(text: str, *, one_line: bool = True) -> str:
     """`text` to show literally in a Markdown-rendering label: markup characters backslash-escaped.
 
@@ -226,7 +303,8 @@ def neutralize_markdown(text: str) -> str:
     raw-HTML block or inline tag found by the CommonMark parser gets its `<` backslash-escaped (`\\<`), which
     every CommonMark renderer shows as a literal `<`; code spans and blocks are left alone. Rounds repeat
     until the parser finds no raw HTML (escaping a block's first tag can expose inline tags in what
-    follows); if that does not settle, every `<` is escaped.
+    follows); if that does not settle, every `<` is escaped. An HTML block can hide an image (`<!a![a](u)`),
+    which escaping exposes, so images are turned into links once more at the end.
     """
     text = images_as_links(text)
     if "<" not in text:
@@ -236,7 +314,7 @@ def neutralize_markdown(text: str) -> str:
         if unlocated:
             break
         if not positions:
-            return text
+            return images_as_links(text)
         pieces: list[str] = []
         last = 0
         for pos in positions:
@@ -245,5 +323,5 @@ def neutralize_markdown(text: str) -> str:
         pieces.append(text[last:])
         text = "".join(pieces)
     if not _has_html(text):
-        return text
-    return text.replace("<", "\\<")
+        return images_as_links(text)
+    return images_as_links(text.replace("<", "\\<"))

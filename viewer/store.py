@@ -97,6 +97,18 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         """,
     ),
     (
+        4,
+        """
+        -- What a conversation's next message is sent with (endpoint profile, model, generation and thinking
+        -- settings), as a JSON object written by the UI; NULL for chats from before this column existed
+        -- (their endpoint and model columns still say where they went). Issue 10, item 1.
+        ALTER TABLE conversations ADD COLUMN settings_json TEXT;
+        -- Earlier replies in an assistant message's place (Regenerate/Retry keep them; issue 10, item 7):
+        -- a JSON array of turns, oldest first, written once when the new reply starts; NULL when none.
+        ALTER TABLE messages ADD COLUMN versions_json TEXT;
+        """,
+    ),
+    (
         5,
         """
         -- Compare runs (issue 7): one stored conversation per target, grouped. A member row goes with its
@@ -273,7 +285,11 @@ def _escape_like(query: str) -> str:
 
 
 def make_snippet(text: str, query: str, width: int = SNIPPET_MAX_CHARS) -> str:
-    """One line of at most `width` characters showing the match with some context, more after than before."""
+    """One line of at most `width` characters showing the match with some context, more after than before.
+
+    Cut at word boundaries (issue 10, item 8): a word at either end is dropped rather than cut, unless the
+    match itself is cut, or a single word is wider than the whole snippet. "…" marks each cut end.
+    """
     flat = " ".join(text.split())
     if len(flat) <= width:
         return flat
@@ -283,12 +299,21 @@ def make_snippet(text: str, query: str, width: int = SNIPPET_MAX_CHARS) -> str:
     start = max(0, s - max(0, width - (e - s)) // 3)
     end = min(len(flat), start + width)
     start = max(0, end - width)
-    out = flat[start:end]
+    # Room for the ellipses, then snap both ends to word boundaries without losing the match.
     if start > 0:
-        out = "…" + out[1:]
+        start += 1
     if end < len(flat):
-        out = out[:-1] + "…"
-    return out
+        end -= 1
+    if start > 0 and flat[start - 1] != " ":
+        gap = flat.find(" ", start, min(s, end) if m else end)
+        if gap >= 0:
+            start = gap + 1
+    if end < len(flat) and flat[end] != " ":
+        gap = flat.rfind(" ", max(e, start), end)
+        if gap > start:
+            end = gap
+    out = flat[start:end].strip()
+    return ("…" if start > 0 else "") + out + ("…" if end < len(flat) else "")
 
 
 def _step_title_search(cond: Callable[[str], str]) -> str:
@@ -369,6 +394,30 @@ def _load_turn(turn_json: str, reasoning: str, answer: str) -> AssistantTurn:
     if turn.reasoning != reasoning or turn.answer != answer:
         turn = turn.model_copy(update={"reasoning": reasoning, "answer": answer})
     return turn
+
+
+def _versions_json(versions: list[AssistantTurn]) -> str | None:
+    """Earlier versions of a reply as stored (each scrubbed like a turn), or None when there are none."""
+    if not versions:
+        return None
+    return "[" + ",".join(_turn_json(v) for v in versions) + "]"
+
+
+def _load_versions(text: str | None) -> list[AssistantTurn]:
+    """Stored earlier versions; a damaged entry is skipped, damaged JSON gives none (never raises)."""
+    if not text:
+        return []
+    try:
+        items = json.loads(text)
+    except ValueError:
+        return []
+    out: list[AssistantTurn] = []
+    for item in items if isinstance(items, list) else []:
+        try:
+            out.append(AssistantTurn.model_validate(item))
+        except ValueError:
+            continue
+    return out
 
 
 def _turn_json(turn: AssistantTurn) -> str:
@@ -773,7 +822,7 @@ class Store:
             if row is None:
                 return None
             rows = conn.execute(
-                "SELECT id, role, content, turn_json, created_at, reasoning, answer FROM messages"
+                "SELECT id, role, content, turn_json, created_at, reasoning, answer, versions_json FROM messages"
                 " WHERE conversation_id = ? ORDER BY position",
                 (conv_id,),
             ).fetchall()
@@ -783,9 +832,10 @@ class Store:
                 role=role,
                 content=content,
                 turn=_load_turn(turn_json, reasoning, answer) if turn_json is not None else None,
+                versions=_load_versions(versions_json),
                 created_at=_parse_dt(created),
             )
-            for mid, role, content, turn_json, created, reasoning, answer in rows
+            for mid, role, content, turn_json, created, reasoning, answer, versions_json in rows
         ]
         return Conversation(
             id=row[0],
@@ -859,6 +909,30 @@ class Store:
                 conn.execute(f"UPDATE conversations SET {sets} WHERE id = ?", (*changes.values(), conv_id))
             self._touch(conn, conv_id)
 
+    def conversation_settings(self, conv_id: str) -> dict[str, Any] | None:
+        """The settings saved with `set_conversation_settings` (a JSON object), or None if none were saved,
+        the conversation does not exist or the stored text is damaged."""
+        with self._read() as conn:
+            row = conn.execute("SELECT settings_json FROM conversations WHERE id = ?", (conv_id,)).fetchone()
+        if row is None or row[0] is None:
+            return None
+        try:
+            value = json.loads(row[0])
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
+    def set_conversation_settings(self, conv_id: str, settings: Mapping[str, Any]) -> None:
+        """Remember what the conversation's next message is sent with (any JSON-serialisable mapping,
+        secrets scrubbed). Does not bump `updated_at`: changing a setting is not activity.
+
+        Raises `UnknownConversation` if the conversation does not exist."""
+        text = json.dumps(scrub_secrets(dict(settings)), ensure_ascii=False, sort_keys=True)
+        with self._write() as conn:
+            cur = conn.execute("UPDATE conversations SET settings_json = ? WHERE id = ?", (text, conv_id))
+            if cur.rowcount == 0:
+                raise UnknownConversation(conv_id)
+
     def delete_conversation(self, conv_id: str) -> None:
         """Idempotent; messages go with it (ON DELETE CASCADE)."""
         with self._write() as conn:
@@ -875,10 +949,11 @@ class Store:
             self._touch(conn, conv_id)
             conn.execute(
                 "INSERT INTO messages"
-                " (conversation_id, id, position, role, content, turn_json, created_at, reasoning, answer)"
+                " (conversation_id, id, position, role, content, turn_json, created_at, reasoning, answer,"
+                " versions_json)"
                 " VALUES (?, ?,"
                 " (SELECT COALESCE(MAX(position) + 1, 0) FROM messages WHERE conversation_id = ?),"
-                " ?, ?, ?, ?, ?, ?)",
+                " ?, ?, ?, ?, ?, ?, ?)",
                 (
                     conv_id,
                     message.id,
@@ -889,6 +964,7 @@ class Store:
                     _iso(message.created_at),
                     reasoning if message.role == "assistant" else "",
                     answer if message.role == "assistant" else "",
+                    _versions_json(message.versions),
                 ),
             )
             if message.role == "user":
@@ -929,8 +1005,8 @@ class Store:
         message row does not exist yet, an assistant message holding the turn is appended (upsert), so a
         caller that forgot `add_message` still loses nothing (unless `insert_missing` is False: then a missing
         row raises `UnknownConversation`, for a saver whose row may have been deleted on purpose; `wait_s` as in
-        `save_turn_progress`). Does not bump the conversation's
-        `updated_at` (that happened when the message was added) to keep this one statement.
+        `save_turn_progress`). Bumps the conversation's `updated_at`: a reply that finishes is a change
+        (exports and the list show when it ended; issue 10, item 10).
         """
         turn_json = _turn_json(turn)
         with self._lock, self._patient(wait_s):
@@ -948,6 +1024,14 @@ class Store:
                 if not insert_missing:
                     raise UnknownConversation(conv_id)
                 self.add_message(conv_id, Message(id=message_id, role="assistant", turn=turn))
+                return
+            try:
+                self._conn.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (_iso(self._now()), conv_id))
+            except sqlite3.Error as exc:
+                err = self._fault(exc)
+                if err is None:
+                    raise
+                raise err from exc
 
     def save_turn_progress(
         self,
@@ -1131,8 +1215,9 @@ class Store:
             self._insert_conversation(conn, conv)
             conn.executemany(
                 "INSERT INTO messages"
-                " (conversation_id, id, position, role, content, turn_json, created_at, reasoning, answer)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " (conversation_id, id, position, role, content, turn_json, created_at, reasoning, answer,"
+                " versions_json)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         conv.id,
@@ -1144,6 +1229,7 @@ class Store:
                         _iso(m.created_at),
                         m.turn.reasoning if m.turn is not None and m.role == "assistant" else "",
                         (m.turn.answer if m.turn is not None else m.content) if m.role == "assistant" else "",
+                        _versions_json(m.versions),
                     )
                     for pos, m in enumerate(conv.messages)
                 ],

@@ -1,6 +1,7 @@
 """UI benchmark: what the browser receives while a long trace streams, and how fast a long chat reruns.
 
     python -m tests.benchmarks.bench_ui [--duration 45] [--window 30] [--repeats 7] [--skip-stream] [--skip-rerun]
+                                        [--skip-tti] [--tti-first 3] [--tti-warm 5]
 
 Drives the real app (`python -m viewer.cli --demo`, see tests/browser/harness.py) with Debian's Chromium.
 Prints figures; asserts nothing (targets are in the docstrings of each part).
@@ -29,6 +30,18 @@ Prints figures; asserts nothing (targets are in the docstrings of each part).
       * on the server, the script run alone: the benchmark puts a `sitecustomize.py` on the app's
         PYTHONPATH that wraps Streamlit's `ScriptRunner._run_script` with a timer and appends each run's
         duration to a file. The app's own code is untouched; only this measurement hook is added.
+
+(c) Time to interactive (issue 10; targets: within 1.6× of the reference page on a first load, 1.2× warm,
+    also with a long history): from navigation start until the chat box is enabled (Streamlit disables it
+    until the page is connected and its first run has drawn it), seen by a requestAnimationFrame loop in the
+    page (`performance.now()` counts from navigation start). Three pages, each in the same run:
+      * the reference: a hello-world Streamlit page with a sidebar and a chat input, started with the
+        same Streamlit settings the launcher passes;
+      * an empty demo chat (`python -m viewer.cli --demo`);
+      * the same app opened on a 50-turn conversation (`?c=ID`, 20,000 characters of reasoning per turn).
+    "First" is the first page load after the server process starts (a new process per sample: imports,
+    cached resources and the demo server are all paid); "warm" is a fresh browser context on a server that
+    has served the page before. Medians of `--tti-first` and `--tti-warm` samples.
 """
 
 from __future__ import annotations
@@ -37,18 +50,22 @@ import argparse
 import contextlib
 import os
 import re
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+import httpx
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.browser.harness import AppProcess, launch_chromium
+from tests.browser.harness import AppProcess, free_port, launch_chromium
 from viewer.demo.seeds import Trace, load_traces, timed, tokenize, write_trace
 from viewer.models import AssistantTurn, Conversation, Message, Timings, Usage
 from viewer.store import Store
@@ -390,6 +407,116 @@ def bench_rerun(browser: Browser, work: Path, *, turns: int, reasoning_chars: in
         app.stop()
 
 
+# -- time to interactive ---------------------------------------------------------------------------------------
+
+TTI_JS = """
+window.__rvTTI = null;
+(function poll() {
+  const box = document.querySelector('textarea[placeholder="Ask anything"]');
+  if (box && !box.disabled) { window.__rvTTI = performance.now(); return; }
+  requestAnimationFrame(poll);
+})();
+"""
+
+HELLO_PAGE = """
+import streamlit as st
+
+st.sidebar.title("hello")
+st.write("Hello, world")
+st.chat_input("Ask anything")
+"""
+
+
+class _HelloProcess:
+    """The reference page under `streamlit run`, with the launcher's server settings."""
+
+    def __init__(self, work: Path) -> None:
+        self.script = work / "hello.py"
+        self.script.write_text(HELLO_PAGE)
+        self.log = work / "hello.log"
+        self.port = 0
+        self.proc: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def start(self) -> _HelloProcess:
+        self.port = free_port()
+        cmd = [
+            sys.executable, "-m", "streamlit", "run", str(self.script),
+            "--server.address", "127.0.0.1", "--server.port", str(self.port), "--server.headless", "true",
+            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+            "--global.developmentMode", "false", "--client.toolbarMode", "minimal",
+        ]  # fmt: skip
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 60
+        with httpx.Client(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                with contextlib.suppress(httpx.TransportError):
+                    if client.get(f"{self.url}_stcore/health").status_code == 200:
+                        return self
+                time.sleep(0.1)  # polling interval of a bounded wait-for-health loop
+        raise RuntimeError("the reference page did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=15)
+        self.proc = None
+
+
+def _tti_ms(browser: Browser, url: str) -> float:
+    """One page load in a fresh browser context: ms from navigation start until the chat box is enabled."""
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        context.add_init_script(TTI_JS)
+        page = context.new_page()
+        page.goto(url)
+        page.wait_for_function("() => window.__rvTTI !== null", timeout=120_000)
+        return float(page.evaluate("() => window.__rvTTI"))
+    finally:
+        context.close()
+
+
+def bench_tti(browser: Browser, work: Path, *, first: int, warm: int, turns: int, reasoning_chars: int) -> None:
+    db = work / "tti.db"
+    with Store(db) as store:
+        long_id = build_conversation(store, turns, reasoning_chars)
+    pages: dict[str, Callable[[], Any]] = {
+        "hello-world page": lambda: _HelloProcess(work).start(),
+        "empty demo chat": lambda: AppProcess(db, speed="1", log=work / "tti.log").start(),
+        f"{turns}-turn chat": lambda: AppProcess(db, speed="1", log=work / "tti.log").start(),
+    }
+    queries = {"hello-world page": "", "empty demo chat": "", f"{turns}-turn chat": f"?c={long_id}"}
+    figures: dict[str, tuple[float, float]] = {}
+    for name, start in pages.items():
+        firsts: list[float] = []
+        warms: list[float] = []
+        for i in range(first):
+            proc = start()
+            try:
+                firsts.append(_tti_ms(browser, proc.url + queries[name]))
+                if i == first - 1:
+                    warms = [_tti_ms(browser, proc.url + queries[name]) for _ in range(warm)]
+            finally:
+                proc.stop()
+        figures[name] = (statistics.median(firsts), statistics.median(warms))
+        print(
+            f"(c) {name}: time to interactive, first load median {figures[name][0]:.0f} ms "
+            f"({', '.join(f'{x:.0f}' for x in firsts)}); warm median {figures[name][1]:.0f} ms "
+            f"({', '.join(f'{x:.0f}' for x in warms)})"
+        )
+    hello_first, hello_warm = figures["hello-world page"]
+    for name in list(pages)[1:]:
+        f, w = figures[name]
+        print(
+            f"    {name} / hello-world page: {f / hello_first:.2f}× first (target ≤ 1.6×), "
+            f"{w / hello_warm:.2f}× warm (target ≤ 1.2×)"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chars", type=int, default=160_000, help="reasoning characters of the long trace")
@@ -400,6 +527,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--skip-stream", action="store_true")
     parser.add_argument("--skip-rerun", action="store_true")
+    parser.add_argument("--skip-tti", action="store_true")
+    parser.add_argument("--tti-first", type=int, default=3, help="first-load samples (one server start each)")
+    parser.add_argument("--tti-warm", type=int, default=5, help="warm-load samples")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-ui-") as tmp, sync_playwright() as p:
         work = Path(tmp)
@@ -409,6 +539,15 @@ def main(argv: list[str] | None = None) -> int:
                 bench_stream(browser, work, min_chars=args.chars, duration_s=args.duration, window_s=args.window)
             if not args.skip_rerun:
                 bench_rerun(browser, work, turns=args.turns, reasoning_chars=args.turn_reasoning, repeats=args.repeats)
+            if not args.skip_tti:
+                bench_tti(
+                    browser,
+                    work,
+                    first=args.tti_first,
+                    warm=args.tti_warm,
+                    turns=args.turns,
+                    reasoning_chars=args.turn_reasoning,
+                )
         finally:
             browser.close()
     return 0

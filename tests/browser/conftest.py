@@ -17,6 +17,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from tests.browser.harness import AppProcess, launch_chromium
+from viewer.store import Store
 
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 VIEWPORT = {"width": 1280, "height": 900}
@@ -46,6 +47,18 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
         yield proc
     finally:
         proc.stop()
+
+
+@pytest.fixture(autouse=True)
+def first_time_user(request: pytest.FixtureRequest) -> None:
+    """Each test starts as a new user would: the module's app remembers the last used model and settings
+    across tabs (issue 10, item 1), so what an earlier test chose is forgotten before the next one."""
+    if "app" not in request.fixturenames:
+        return
+    app: AppProcess = request.getfixturevalue("app")
+    with Store(app.db) as store:
+        store.set_setting("ui_settings", None)
+        store.set_setting("profile_markers", None)
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,9 @@ LONG_ANSWER = "123 numbers"
 MARKERS = ("<think>", "</think>")
 
 STREAM_TIMEOUT = 45_000  # ms: the scene takes ~8 s at 4×; generous for a loaded 2-core machine
-THOUGHT_LABEL = re.compile(r"^(Thought for \d+ seconds?|Stopped after \d+ s of thinking)( · \d+ steps)?$")
+THOUGHT_LABEL = re.compile(
+    r"^(Thought for (\d+ seconds?|\d+m( \d+s)?)|Stopped after (\d+ s|\d+m( \d+s)?) of thinking)( · \d+ steps)?$"
+)
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
@@ -67,6 +69,7 @@ def send(page: Page, text: str) -> None:
 def choose_model(page: Page, model: str) -> None:
     box = page.get_by_role("combobox", name="Model", exact=True)
     box.click()
+    box.fill(model)  # filter: the dropdown list is virtualised, an option scrolled out of it is not in the page
     rerun_settled(page, page.get_by_role("option", name=model, exact=True).click)
     expect(box).to_have_value(model)
 

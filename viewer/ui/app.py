@@ -12,7 +12,7 @@ import streamlit as st
 from viewer.models import Conversation
 from viewer.replies import Reply, ReplyService
 from viewer.store import Store, StoreError
-from viewer.ui import chat, compare_view, sidebar
+from viewer.ui import chat, compare_view, conv_settings, examples, sidebar
 from viewer.ui.context import get_bootstrap, get_service, get_store, store_problem_banner
 from viewer.ui.settings import Settings
 from viewer.ui.style import REASONING_STYLE
@@ -48,6 +48,8 @@ def _start_requested(
     if regenerate and conv is not None:
         if regenerate.get("max_tokens"):
             target.settings.max_tokens = regenerate["max_tokens"]
+        if regenerate.get("no_limit"):  # "Retry without a limit": no max_tokens sent at all
+            target.settings.max_tokens = None
         reply = chat.send(service, target, conv.id, replace_from=regenerate["message_id"])
         if reply is None:
             _refused(None)
@@ -65,13 +67,25 @@ def main() -> None:
     wide = compare_view.wanted(store, None, conv_id=st.query_params.get("c"))  # columns need the width
     st.set_page_config(page_title="reasoning-viewer", page_icon="💭", layout="wide" if wide else "centered")
     st.html(REASONING_STYLE)
+    # The chat box first: it is pinned to the bottom wherever it is called, and drawing it before the
+    # sidebar (which may ask the server for its models) makes the page usable sooner (issue 10: time to
+    # interactive). What was typed is read below, once the settings are known. (The compare page has its own.)
+    typed = None
+    if not wide:
+        if RESTORE_KEY in st.session_state:
+            st.session_state[COMPOSER_KEY] = st.session_state.pop(RESTORE_KEY)
+        typed = st.chat_input("Ask anything", key=COMPOSER_KEY)
     service, boot = get_service(), get_bootstrap()
     store_problem_banner(store)  # read-only, damaged or unreadable history file: one banner, never a traceback
     conv = _current_conversation(store)
+    conv_settings.restore(store, conv)  # the opened conversation's endpoint, model and settings
     with st.sidebar:
         st.title("reasoning-viewer")
+        sidebar.new_chat_button()
         profile, model = sidebar.endpoint_section(store, boot)
         sidebar.generation_section(service, profile, model)
+        profile = conv_settings.with_markers(store, profile)
+        conv_settings.next_message_caption(profile, model)
         conversations_slot = st.container()  # filled last, so a conversation started in this run is listed
     settings = Settings(
         service=service,
@@ -86,16 +100,20 @@ def main() -> None:
             sidebar.conversations_section(store, service, None)
         return
     notice = st.empty()  # always present, so the live bubble keeps its place from one run to the next
-    if boot.notice and conv is None:
+    on_demo = boot.demo is not None and profile.base_url.rstrip("/") == boot.demo.base_url.rstrip("/")
+    if boot.notice and conv is None and (boot.demo is None or on_demo):  # the demo banner leaves with the demo
         notice.info(boot.notice)
+    examples_slot = st.empty()  # always present, like the notice
 
-    if RESTORE_KEY in st.session_state:
-        st.session_state[COMPOSER_KEY] = st.session_state.pop(RESTORE_KEY)
-    prompt = st.chat_input("Ask anything", key=COMPOSER_KEY)
+    prompt = typed or examples.clicked()
     started = _start_requested(service, settings, conv, prompt)
     if started is not None:
         notice.empty()
         conv = store.get_conversation(started.conversation_id)
+    conv_settings.persist(store, profile, model, conv, started=started is not None)
+    if conv is None:
+        with examples_slot:
+            examples.offer(boot.demo, profile.base_url, model)
     live = service.running(conv.id) if conv is not None else None
     if conv is not None:
         chat.render_conversation(conv, service, live)

@@ -24,7 +24,7 @@ from viewer import labels
 from viewer.models import AssistantTurn, Conversation, Message
 from viewer.outline import OutlineUpdate, Step
 from viewer.replies import Reply, ReplyBusy, ReplyRefused, ReplyService, Target, TextCursor
-from viewer.safe_markdown import escape_markdown, images_as_links
+from viewer.safe_markdown import escape_markdown, model_markdown, plain_text_markdown
 from viewer.ui import outline_view, sidebar
 from viewer.ui.live_section import LiveSection, user_choice
 
@@ -44,7 +44,7 @@ def stats_line(turn: AssistantTurn) -> str:
 
 def render_reasoning_text(text: str) -> None:
     for paragraph in split_paragraphs(text):
-        st.markdown(images_as_links(paragraph))
+        st.markdown(model_markdown(paragraph))
 
 
 def split_paragraphs(text: str) -> list[str]:
@@ -74,7 +74,7 @@ def render_turn(msg: Message, *, is_last: bool, live_exists: bool) -> None:
             with section:
                 outline_view.render_finished(turn, key=msg.id, render_text=render_reasoning_text)
     if turn.answer:
-        st.markdown(images_as_links(turn.answer))
+        st.markdown(model_markdown(turn.answer))
     for note in labels.end_notes(turn, interrupted=interrupted):
         {"error": st.error, "warning": st.warning}.get(note.level, st.caption)(escape_markdown(note.text))
     budget = turn.request_params.get("max_tokens")
@@ -99,12 +99,47 @@ def _turn_actions(msg: Message, turn: AssistantTurn, *, is_last: bool, budget: i
                 if st.button(f"Retry with {new_budget} tokens", key=f"budget-{msg.id}"):
                     st.session_state["regenerate"] = {"message_id": msg.id, "max_tokens": new_budget}
                     st.rerun()
+                if st.button("Retry without a limit", key=f"nolimit-{msg.id}"):
+                    st.session_state["regenerate"] = {"message_id": msg.id, "no_limit": True}
+                    st.rerun()
     if copy:
         if turn.reasoning:
             st.caption("Reasoning")
             st.code(turn.reasoning, language=None, wrap_lines=True)
         st.caption("Answer")
         st.code(turn.answer, language=None, wrap_lines=True)
+
+
+def _version_key(msg: Message) -> str:
+    return f"version-{msg.id}"
+
+
+def _version_shown(msg: Message) -> tuple[Message, bool]:
+    """The version of an assistant message to draw (the newest unless ‹ › chose another), and whether it is
+    the newest. An earlier version is drawn under its own key (`<id>-v<k>`), so its sections keep their state."""
+    n = len(msg.versions) + 1
+    k = st.session_state.get(_version_key(msg), n)
+    if not isinstance(k, int) or not 1 <= k < n:
+        return msg, True
+    return msg.model_copy(update={"id": f"{msg.id}-v{k}", "turn": msg.versions[k - 1]}), False
+
+
+def _step_version(key: str, n: int, delta: int) -> None:
+    current = st.session_state.get(key, n)
+    current = current if isinstance(current, int) and 1 <= current <= n else n
+    st.session_state[key] = min(n, max(1, current + delta))
+
+
+def _version_switcher(msg: Message) -> None:
+    """‹ k/n ›: every reply Regenerate or Retry replaced is kept, and can be shown again (issue 10, item 7)."""
+    n = len(msg.versions) + 1
+    key = _version_key(msg)
+    k = st.session_state.get(key, n)
+    k = k if isinstance(k, int) and 1 <= k <= n else n
+    with st.container(horizontal=True, key=f"versions-{msg.id}"):
+        st.button("‹", key=f"vprev-{msg.id}", disabled=k <= 1, on_click=_step_version, args=(key, n, -1))
+        st.caption(f"{k}/{n}")
+        st.button("›", key=f"vnext-{msg.id}", disabled=k >= n, on_click=_step_version, args=(key, n, 1))
 
 
 def render_conversation(conv: Conversation, service: ReplyService, live: Reply | None) -> None:
@@ -119,7 +154,7 @@ def render_conversation(conv: Conversation, service: ReplyService, live: Reply |
             continue
         with st.chat_message(msg.role):
             if msg.role == "user":
-                st.markdown(images_as_links(msg.content))
+                st.markdown(plain_text_markdown(msg.content))
                 continue
             if user_choice(live_key(msg.id)) and f"think-{msg.id}" not in st.session_state:
                 st.session_state[f"think-{msg.id}"] = True  # opened by hand while it streamed: stays open
@@ -127,7 +162,10 @@ def render_conversation(conv: Conversation, service: ReplyService, live: Reply |
                 msg = msg.model_copy(update={"turn": held.final})
                 if held.save_problem:
                     st.warning(escape_markdown(held.save_problem))
-            render_turn(msg, is_last=i == last_assistant and live is None, live_exists=False)
+            shown, newest = _version_shown(msg)
+            render_turn(shown, is_last=i == last_assistant and live is None and newest, live_exists=False)
+            if msg.versions:
+                _version_switcher(msg)
 
 
 # -- starting a turn ------------------------------------------------------------------
@@ -240,7 +278,7 @@ class _ReasoningView:
             done, rest = self.current[:cut], self.current[cut + 2 :]
             if done.strip():
                 if self.sent != len(done):  # the browser lacks some of it, or has text past the cut
-                    self.piece.markdown(images_as_links(done))
+                    self.piece.markdown(model_markdown(done))
                 self.piece = self.body.empty()
             self.current, self.sent = rest, 0
         self.flush(now, force=False)
@@ -255,7 +293,7 @@ class _ReasoningView:
         # RESEND_BYTES_PER_S of it, so the bytes stay bounded per second whatever the paragraph's length.
         interval = max(1.0, len(self.current) / RESEND_BYTES_PER_S)
         if force or worth_it or now - self.sent_at >= interval:
-            self.piece.markdown(images_as_links(self.current))
+            self.piece.markdown(model_markdown(self.current))
             self.sent, self.sent_at = len(self.current), now
 
     def fold(self, label: str, now: float) -> None:
@@ -332,7 +370,7 @@ class LiveReplyView:
             self.answer_slot.empty()
         if changes.answer:
             self.answer += changes.answer
-            self.answer_slot.markdown(images_as_links(self.answer))
+            self.answer_slot.markdown(model_markdown(self.answer))
         if changes.reasoning_ended:
             label = labels.thought_label(reply.thinking_seconds())
             thinking.fold(outline_view.folded_label(label, self.steps), now)

@@ -30,8 +30,9 @@ class Settings:
         return st.session_state.get(SESSION_KEYS, {}).get(self.profile.name) or None
 
     def custom_markers(self) -> list[tuple[str, str]] | None:
-        start = (st.session_state.get("marker_start") or "").strip()
-        end = (st.session_state.get("marker_end") or "").strip()
+        """The profile's own reasoning markers (`reasoning_start_marker`/`reasoning_end_marker`), if both set."""
+        start = (self.profile.reasoning_start_marker or "").strip()
+        end = (self.profile.reasoning_end_marker or "").strip()
         return [(start, end)] if start and end else None
 
     def generation(self) -> GenerationSettings:

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
+from datetime import datetime, timezone
 
 import streamlit as st
 
 from viewer.client import ChatClient, normalize_base_url
 from viewer.errors import ViewerError
-from viewer.export import ViewerImportError, from_json, to_html, to_json, to_markdown
+from viewer.export import ViewerImportError, export_filename, from_json, to_html, to_json, to_markdown
 from viewer.models import Conversation, EndpointProfile, HistoryPolicy
 from viewer.replies import ReplyService
 from viewer.request_builder import REASONING_EFFORTS
 from viewer.safe_markdown import escape_markdown
-from viewer.store import Store, StoreError
+from viewer.store import Store, StoreError, make_snippet
 from viewer.titler import TitlerSettings
+from viewer.ui import conv_settings
 from viewer.ui.context import Bootstrap, all_profiles, save_profiles, saved_profiles
 from viewer.ui.settings import SESSION_KEYS
 
@@ -38,11 +41,21 @@ def open_conversation(conv_id: str | None) -> None:
         del st.query_params["c"]
 
 
+def open_hit(conv_id: str, message_id: str, field: str) -> None:
+    """Open a search hit's conversation at the hit: a match in the reasoning (or a step title) opens that
+    reply's thinking section (issue 10, item 8)."""
+    open_conversation(conv_id)
+    if field in ("reasoning", "step"):
+        st.session_state[f"think-{message_id}"] = True
+
+
 def endpoint_section(store: Store, boot: Bootstrap) -> tuple[EndpointProfile, str | None]:
-    profiles = all_profiles(store, boot)
+    profiles = conv_settings.apply_stored_markers(store, all_profiles(store, boot))
     names = [p.name for p in profiles]
-    if "_select_profile" in st.session_state:  # set by the editor; a widget's key can't change after it exists
-        st.session_state["profile_name"] = st.session_state.pop("_select_profile")
+    # Set by the editor or a restored conversation; a widget's key can't change after it exists.
+    picked = conv_settings.resolve_profile(names, [p.base_url for p in profiles])
+    if picked is not None:
+        st.session_state["profile_name"] = picked
     choice = st.selectbox("Endpoint", names, key="profile_name")
     profile = next(p for p in profiles if p.name == choice)
     st.caption(escape_markdown(profile.base_url))
@@ -86,6 +99,13 @@ def _model_picker(profile: EndpointProfile) -> str | None:
     if profile.default_model and profile.default_model not in options:
         options.insert(0, profile.default_model)
     other = "Other…"
+    restore = st.session_state.pop(conv_settings.RESTORE_MODEL_KEY, None)  # a reopened conversation's model
+    if isinstance(restore, str) and restore:
+        if restore in options:
+            st.session_state[f"model-{profile.base_url}"] = restore
+        else:
+            st.session_state[f"model-{profile.base_url}"] = other
+            st.session_state[f"model-free-{profile.base_url}"] = restore
     picked = st.selectbox("Model", [*options, other], key=f"model-{profile.base_url}") if options else other
     if picked == other:
         typed = st.text_input("Model id", key=f"model-free-{profile.base_url}").strip()
@@ -135,14 +155,20 @@ def generation_section(service: ReplyService, profile: EndpointProfile, model: s
     with st.expander("Generation"):
         st.text_area("System prompt", key="system_prompt", height=80)
         c1, c2 = st.columns([1, 3])
+        # A value whose "set" box is off is not sent, and looks it (issue 10, D15).
         c1.checkbox("set", key="use_temperature")
-        c2.slider("Temperature", 0.0, 2.0, 0.6, 0.05, key="temperature")
+        off = not st.session_state.get("use_temperature")
+        c2.slider("Temperature", 0.0, 2.0, 0.6, 0.05, key="temperature", disabled=off)
         c1, c2 = st.columns([1, 3])
         c1.checkbox("set", key="use_top_p")
-        c2.slider("top_p", 0.0, 1.0, 0.95, 0.01, key="top_p")
+        off = not st.session_state.get("use_top_p")
+        c2.slider("top_p", 0.0, 1.0, 0.95, 0.01, key="top_p", disabled=off)
         c1, c2 = st.columns([1, 3])
         c1.checkbox("set", key="use_max_tokens")
-        c2.number_input("max_tokens", min_value=1, max_value=1_000_000, value=4096, step=256, key="max_tokens")
+        off = not st.session_state.get("use_max_tokens")
+        c2.number_input(
+            "max_tokens", min_value=1, max_value=1_000_000, value=4096, step=256, key="max_tokens", disabled=off
+        )
         st.number_input("Read timeout (s)", min_value=5, max_value=7200, value=600, step=30, key="read_timeout")
     with st.expander("Thinking"):
         st.selectbox("Reasoning effort", ["default", *REASONING_EFFORTS], key="reasoning_effort")
@@ -154,6 +180,9 @@ def generation_section(service: ReplyService, profile: EndpointProfile, model: s
             help="Sent as chat_template_kwargs.enable_thinking (vLLM, SGLang, llama.cpp) "
             "or reasoning_effort: none (Ollama) — only when not 'default'.",
         )
+        effort = st.session_state.get("reasoning_effort", "default")
+        if st.session_state.get("thinking") == "off" and effort not in ("default", "none"):
+            st.warning(f"Thinking is off, so the reasoning effort ({effort}) is not sent.")
         if model:
             key = f"{profile.base_url}:{model}"
             if "history_policy" not in st.session_state or st.session_state.get("_history_for") != key:
@@ -167,6 +196,10 @@ def generation_section(service: ReplyService, profile: EndpointProfile, model: s
             )
             if policy is not None:
                 service.set_history_policy(profile.base_url, model, policy)
+        if st.session_state.get("_markers_for") != profile.name:  # the profile's own markers (issue 10, item 1)
+            st.session_state["marker_start"] = profile.reasoning_start_marker or ""
+            st.session_state["marker_end"] = profile.reasoning_end_marker or ""
+            st.session_state["_markers_for"] = profile.name
         st.text_input("Custom start marker", key="marker_start", placeholder="<my_think>")
         st.text_input("Custom end marker", key="marker_end", placeholder="</my_think>")
         st.text_area("Extra request JSON", key="extra_json", placeholder='{"top_k": 20}', height=68)
@@ -215,7 +248,8 @@ def titler_settings(profile: EndpointProfile, session_api_key: str | None = None
     )
 
 
-def conversations_section(store: Store, service: ReplyService, current: Conversation | None) -> None:
+def new_chat_button() -> None:
+    """At the top of the sidebar, as in ChatGPT and Open WebUI (issue 10, item 8)."""
     st.button("New chat", icon=":material/add:", use_container_width=True, on_click=open_conversation, args=(None,))
     st.button(
         "Compare models",
@@ -224,6 +258,84 @@ def conversations_section(store: Store, service: ReplyService, current: Conversa
         on_click=_open_compare,
         args=("",),
     )
+
+
+LIST_PAGE = 200  # conversations listed at first; "Load more" adds as many again
+LIMIT_KEY = "conversations_shown"
+
+
+def date_group(updated: datetime, now: datetime) -> str:
+    """The list's date heading for a conversation last active at `updated` (aware), seen at `now` (local
+    time of the server): Today, Yesterday, Previous 7 days, Previous 30 days, then the month ('March 2026')."""
+    local, today = updated.astimezone(), now.astimezone().date()
+    days = (today - local.date()).days
+    if days <= 0:
+        return "Today"
+    if days == 1:
+        return "Yesterday"
+    if days < 7:
+        return "Previous 7 days"
+    if days < 30:
+        return "Previous 30 days"
+    return f"{local:%B %Y}"
+
+
+def _rename(store: Store, conv_id: str, key: str, old: str) -> None:
+    """Rename on Enter (the text box's change), without a button."""
+    title = (st.session_state.get(key) or "").strip()
+    if title and title != old:
+        store.rename_conversation(conv_id, title)
+
+
+def _conversation_list(store: Store, service: ReplyService, current_id: str | None) -> None:
+    """Every conversation, newest first, under date headings; the current one marked (▸, highlighted);
+    identical titles told apart by their time; older ones a "Load more" away, never hidden silently."""
+    limit = int(st.session_state.get(LIMIT_KEY, LIST_PAGE))
+    summaries = store.list_conversations(limit=limit + 1)
+    more = len(summaries) > limit
+    summaries = summaries[:limit]
+    streaming = service.streaming_conversations()
+    in_compare = _compare_index(store)
+    counts = Counter(s.title for s in summaries)
+    now = datetime.now(timezone.utc)
+    group = None
+    for summary in summaries:
+        heading = date_group(summary.updated_at, now)
+        if heading != group:
+            st.caption(heading)
+            group = heading
+        label = summary.title
+        if counts[summary.title] > 1:
+            label = f"{label} · {summary.updated_at.astimezone():%b %d %H:%M}"
+        member = in_compare.get(summary.id)
+        if member is not None:  # a comparison (issue 7) is listed once, by its first column
+            if member[1] != 0:
+                continue
+            label = f"⚖ {label} · comparison"
+            if any(g == member[0] and cid in streaming for cid, g in _members(in_compare)):
+                label = f"{label} · streaming…"
+        elif summary.id in streaming:
+            label = f"{label} · streaming…"
+        if summary.id == current_id:
+            label = f"▸ {label}"
+        st.button(
+            escape_markdown(label),
+            key=f"conv-{summary.id}",
+            use_container_width=True,
+            type="primary" if summary.id == current_id else "secondary",
+            on_click=open_conversation,
+            args=(summary.id,),
+        )
+    if more:
+        st.button(
+            f"Load more (showing the newest {limit})",
+            key="conversations_more",
+            use_container_width=True,
+            on_click=lambda: st.session_state.__setitem__(LIMIT_KEY, limit + LIST_PAGE),
+        )
+
+
+def conversations_section(store: Store, service: ReplyService, current: Conversation | None) -> None:
     query = st.text_input("Search", key="search", placeholder="prompts, answers, reasoning")
     if query.strip():
         try:
@@ -235,38 +347,22 @@ def conversations_section(store: Store, service: ReplyService, current: Conversa
             st.caption("No matches.")
         for hit in hits[:20]:
             st.button(
-                escape_markdown(f"{hit.title} · {hit.field}: {hit.snippet[:60]}"),
+                escape_markdown(f"{hit.title} · {hit.field}: {make_snippet(hit.snippet, query.strip(), 60)}"),
                 key=f"hit-{hit.conversation_id}-{hit.message_id}-{hit.field}",
-                on_click=open_conversation,
-                args=(hit.conversation_id,),
+                on_click=open_hit,
+                args=(hit.conversation_id, hit.message_id, hit.field),
             )
-    st.caption("Conversations")
-    streaming = service.streaming_conversations()
-    current_id = current.id if current else None
-    in_compare = _compare_index(store)
-    for summary in store.list_conversations():
-        label = summary.title
-        group = in_compare.get(summary.id)
-        if group is not None:  # a comparison (issue 7) is listed once, by its first column
-            if group[1] != 0:
-                continue
-            label = f"⚖ {label} · comparison"
-            if any(g == group[0] and cid in streaming for cid, g in _members(in_compare)):
-                label = f"{label} · streaming…"
-        elif summary.id in streaming:
-            label = f"{label} · streaming…"
-        if summary.id == current_id:
-            label = f"▸ {label}"
-        st.button(
-            escape_markdown(label),
-            key=f"conv-{summary.id}",
-            use_container_width=True,
-            on_click=open_conversation,
-            args=(summary.id,),
-        )
+    _conversation_list(store, service, current.id if current else None)
     if current is not None:
         with st.expander("This conversation"):
-            title = st.text_input("Title", value=current.title, key=f"title-{current.id}")
+            key = f"title-{current.id}"
+            title = st.text_input(
+                "Title (Enter renames)",
+                value=current.title,
+                key=key,
+                on_change=_rename,
+                args=(store, current.id, key, current.title),
+            )
             if st.button("Rename") and title.strip() and title.strip() != current.title:
                 store.rename_conversation(current.id, title.strip())
                 st.rerun()
@@ -300,10 +396,11 @@ def _members(index: dict[str, tuple[str, int]]) -> list[tuple[str, str]]:
 
 def _export(conv: Conversation) -> None:
     include = st.checkbox("Include reasoning", value=True, key="export_reasoning")
-    slug = "".join(ch if ch.isalnum() else "-" for ch in conv.title.lower()).strip("-")[:40] or "conversation"
-    st.download_button("Markdown", lambda: to_markdown(conv, include_reasoning=include), f"{slug}.md", "text/markdown")
-    st.download_button("HTML", lambda: to_html(conv, include_reasoning=include), f"{slug}.html", "text/html")
-    st.download_button("JSON", lambda: to_json(conv, include_reasoning=include), f"{slug}.json", "application/json")
+    name = conv.title
+    md, page, js = export_filename(name, "md"), export_filename(name, "html"), export_filename(name, "json")
+    st.download_button("Markdown", lambda: to_markdown(conv, include_reasoning=include), md, "text/markdown")
+    st.download_button("HTML", lambda: to_html(conv, include_reasoning=include), page, "text/html")
+    st.download_button("JSON", lambda: to_json(conv, include_reasoning=include), js, "application/json")
 
 
 def _import(store: Store) -> None:

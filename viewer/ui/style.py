@@ -1,10 +1,17 @@
 """The app's one stylesheet."""
 
 # Our own constant stylesheet (never model output): reasoning reads as quieter text beside the answer,
-# like the DeepSeek app. Expander keys become CSS classes `st-key-<key>`.
+# like the DeepSeek app. Expander keys become CSS classes `st-key-<key>`. Colours are translucent greys
+# so that the same rules read well in the light and the dark theme.
 REASONING_STYLE = """<style>
 [class*="st-key-live-"] [data-testid="stExpanderDetails"],
 [class*="st-key-think-"] [data-testid="stExpanderDetails"] {
-  color: #5f6368; border-left: 2px solid #e3e3e3; padding-left: 0.9rem; font-size: 0.95rem;
+  opacity: 0.78; border-left: 2px solid rgba(128, 128, 128, 0.35); padding-left: 0.9rem; font-size: 0.95rem;
 }
+/* The user's bubble stands apart from the assistant's, in light and dark themes alike. */
+[data-testid="stChatMessage"]:has([data-testid="stChatMessageAvatarUser"]) {
+  background: rgba(128, 128, 128, 0.10); border-radius: 0.75rem;
+}
+/* Wide enough for "Reasoning in later turns (this model)" and the endpoint's URL. */
+section[data-testid="stSidebar"] { min-width: 20rem; }
 </style>"""
