@@ -118,8 +118,11 @@ def test_follows_a_dark_system_theme_and_sets_the_user_bubble_apart(browser: Bro
         open_app(page, app)
         background = page.evaluate("() => getComputedStyle(document.querySelector('.stApp')).backgroundColor")
         assert _luminance(background) < 0.3, background
-        sidebar_width = page.get_by_test_id("stSidebar").bounding_box()
-        assert sidebar_width is not None and sidebar_width["width"] >= 320
+        # The app's stylesheet arrives with the first run; the sidebar then settles at its width.
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=stSidebar]')?.getBoundingClientRect().width >= 320",
+            timeout=15_000,
+        )
         send(page, "What is 17 × 23?")
         wait_turn_finished(page)
         user_bg = _user_bubble(page).evaluate("el => getComputedStyle(el).backgroundColor")

@@ -63,8 +63,8 @@ def test_switching_conversations_never_stops_a_reply(page: Page, app: AppProcess
     title.click()  # back to it: the address bar follows the click (D9), the reply is still live
     expect(page).to_have_url(re.compile(rf"[?&]c={conv}"))
     live = live_section(page)
-    expect(label_of(live)).to_have_text(THINKING)
-    expect(live.get_by_text(LONG_REASONING_START)).to_be_visible()
+    expect(label_of(live)).to_have_text(THINKING, timeout=STREAM_TIMEOUT)
+    expect(live.get_by_text(LONG_REASONING_START)).to_be_visible(timeout=STREAM_TIMEOUT)  # a loaded machine
     expect(page.get_by_text("Stopped. The partial reply is kept.")).to_have_count(0)
     assert _status(app, conv) == "streaming"
     shot("back")
@@ -80,7 +80,7 @@ def test_reloading_at_any_moment_reattaches_to_the_live_reply(page: Page, app: A
     page.reload()  # …reload (D8: this once showed an empty chat, or "interrupted")
     live = live_section(page)
     expect(live.get_by_text(LONG_REASONING_START)).to_be_visible(timeout=STREAM_TIMEOUT)
-    expect(label_of(live)).to_have_text(THINKING)
+    expect(label_of(live)).to_have_text(THINKING, timeout=STREAM_TIMEOUT)
     expect(page.get_by_text(re.compile("interrupted"))).to_have_count(0)
     for _ in range(2):  # and again, mid-thought
         page.reload()
@@ -99,7 +99,7 @@ def test_a_second_tab_shows_the_live_reply_refuses_a_send_and_closing_it_stops_n
     other.goto(f"{app.url.rstrip('/')}/?c={conv}")  # its first run watches the reply, so it never "settles"
     live = live_section(other)
     expect(live.get_by_text(LONG_REASONING_START)).to_be_visible(timeout=STREAM_TIMEOUT)
-    expect(label_of(live)).to_have_text(THINKING)
+    expect(label_of(live)).to_have_text(THINKING, timeout=STREAM_TIMEOUT)
     box = other.get_by_placeholder("Ask anything")
     box.fill("Me too: which n up to 100?")
     box.press("Enter")  # tab B sends while tab A's reply streams: refused, B's text kept

@@ -222,7 +222,7 @@ class _ReasoningView:
         self.steps: list[Step] = []  # final steps drawn so far (skim view)
         self.step_slot: Any = None  # where final steps are appended (skim view)
         self.current_slot: Any = None  # the step being written (skim view)
-        self.shown_version = -1
+        self.shown_current: tuple[int, int, str] | None = None  # (number, start, title) of the step shown
 
     @property
     def body(self) -> Any:
@@ -252,6 +252,17 @@ class _ReasoningView:
         self.steps.extend(update.final)  # kept in both views: the label counts them
         if self.full_text or self.section is None:
             return
+        # The step being written, below the final ones: redrawn when what it shows changes (its number, start
+        # or title). It is sent before the new final steps, so that while the browser applies the two, a step
+        # may be missing for a moment but is never shown twice.
+        current = update.current
+        shown = None if current is None else (len(self.steps) + 1, current.start, current.title)
+        if shown != self.shown_current:
+            self.shown_current = shown
+            if current is None:
+                self.current_slot.empty()
+            else:
+                self.current_slot.caption(outline_view.step_label(len(self.steps) + 1, current.title, current=True))
         if update.final:
             with self.step_slot:
                 outline_view.render_steps(
@@ -261,13 +272,6 @@ class _ReasoningView:
                     render_text=render_reasoning_text,
                     first=first,
                 )
-        if update.version != self.shown_version:
-            self.shown_version = update.version
-            if update.current is None:
-                self.current_slot.empty()
-            else:
-                n = len(self.steps) + 1
-                self.current_slot.caption(outline_view.step_label(n, update.current.title, current=True))
 
     def add(self, text: str, now: float) -> None:
         self.parts.append(text)
