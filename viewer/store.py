@@ -23,7 +23,7 @@ import re
 import sqlite3
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -385,6 +385,20 @@ def _split_sql(script: str) -> Iterator[str]:
             buf = ""
     if buf.strip().strip(";").strip():
         raise ValueError(f"incomplete SQL statement in migration: {buf.strip()[:80]!r}")
+
+
+def _conversation_of(row: Sequence[Any], messages: list[Message]) -> Conversation:
+    """A conversation from its row (id, title, created_at, updated_at, endpoint, model, system_prompt)."""
+    return Conversation(
+        id=row[0],
+        title=row[1],
+        created_at=_parse_dt(row[2]),
+        updated_at=_parse_dt(row[3]),
+        endpoint=row[4],
+        model=row[5],
+        system_prompt=row[6],
+        messages=messages,
+    )
 
 
 def _load_turn(turn_json: str, reasoning: str, answer: str) -> AssistantTurn:
@@ -801,16 +815,7 @@ class Store:
                     )
                 except (sqlite3.DatabaseError, ValueError):
                     continue  # a row on a damaged page
-        return Conversation(
-            id=row[0],
-            title=row[1],
-            created_at=_parse_dt(row[2]),
-            updated_at=_parse_dt(row[3]),
-            endpoint=row[4],
-            model=row[5],
-            system_prompt=row[6],
-            messages=[m for _, m in sorted(messages, key=lambda pm: pm[0])],
-        )
+        return _conversation_of(row, [m for _, m in sorted(messages, key=lambda pm: pm[0])])
 
     def _get_conversation(self, conv_id: str) -> Conversation | None:
         with self._read() as conn:
@@ -837,16 +842,7 @@ class Store:
             )
             for mid, role, content, turn_json, created, reasoning, answer, versions_json in rows
         ]
-        return Conversation(
-            id=row[0],
-            title=row[1],
-            created_at=_parse_dt(row[2]),
-            updated_at=_parse_dt(row[3]),
-            endpoint=row[4],
-            model=row[5],
-            system_prompt=row[6],
-            messages=messages,
-        )
+        return _conversation_of(row, messages)
 
     def list_conversations(self, limit: int = 200) -> list[ConversationSummary]:
         """Newest activity first (ties, which `_now` prevents within one Store, go to the later-created).
