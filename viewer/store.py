@@ -688,6 +688,17 @@ class Store:
                 raise err from exc
 
     @contextmanager
+    def _typed_faults(self) -> Iterator[None]:
+        """A statement outside `_write`/`_read`: a fault of the file or disk becomes a typed `StoreError`."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            err = self._fault(exc)
+            if err is None:
+                raise
+            raise err from exc
+
+    @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         """A read transaction, so several SELECTs see one consistent snapshot. File faults → `StoreError`."""
         with self._lock:
@@ -1006,28 +1017,18 @@ class Store:
         """
         turn_json = _turn_json(turn)
         with self._lock, self._patient(wait_s):
-            try:
+            with self._typed_faults():
                 cur = self._conn.execute(
                     "UPDATE messages SET turn_json = ?, reasoning = ?, answer = ? WHERE conversation_id = ? AND id = ?",
                     (turn_json, turn.reasoning, turn.answer, conv_id, message_id),
                 )
-            except sqlite3.Error as exc:
-                err = self._fault(exc)
-                if err is None:
-                    raise
-                raise err from exc
             if cur.rowcount == 0:
                 if not insert_missing:
                     raise UnknownConversation(conv_id)
                 self.add_message(conv_id, Message(id=message_id, role="assistant", turn=turn))
                 return
-            try:
+            with self._typed_faults():
                 self._conn.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (_iso(self._now()), conv_id))
-            except sqlite3.Error as exc:
-                err = self._fault(exc)
-                if err is None:
-                    raise
-                raise err from exc
 
     def save_turn_progress(
         self,
@@ -1051,18 +1052,13 @@ class Store:
         """
         light = meta.model_copy(update={"reasoning": "", "answer": "", "raw": ""})
         with self._lock, self._patient(wait_s):
-            try:
+            with self._typed_faults():
                 cur = self._conn.execute(
                     "UPDATE messages SET turn_json = ?, reasoning = reasoning || ?,"
                     " answer = CASE WHEN ? THEN ? ELSE answer || ? END"
                     " WHERE conversation_id = ? AND id = ?",
                     (_turn_json(light), reasoning_add, answer_reset, answer_add, answer_add, conv_id, message_id),
                 )
-            except sqlite3.Error as exc:
-                err = self._fault(exc)
-                if err is None:
-                    raise
-                raise err from exc
             if cur.rowcount == 0:
                 raise UnknownConversation(conv_id)
 
