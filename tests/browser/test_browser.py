@@ -276,7 +276,7 @@ def test_a_second_send_while_a_reply_streams_is_refused_and_the_text_kept(
     follow_up = "And for n up to 2000?\n  (keep the layout)"
     box.fill(follow_up)
     box.press("Enter")
-    expect(page.get_by_role("alert").filter(has_text="already streaming")).to_be_visible()
+    expect(page.get_by_role("alert").filter(has_text="already streaming")).to_contain_text("kept in the box")
     expect(box).to_have_value(follow_up)  # the typed text is back in the box, as typed
     expect(label_of(live_section(page))).to_have_text(
         re.compile(r"^Thinking… \d+s( · \d+ steps?)?$")

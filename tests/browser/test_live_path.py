@@ -137,3 +137,16 @@ def test_the_thinking_clock_ticks_on_time(page: Page, app: AppProcess) -> None:
     n0, t0 = ticks[1]  # from the first full second on (the first label appears whenever thinking starts)
     drift = [abs((t - t0) / 1000 - (n - n0)) for n, t in ticks[1:]]
     assert max(drift) <= 0.3, f"the label runs off the wall clock by up to {max(drift):.2f}s: {ticks}"
+
+
+def test_text_typed_while_a_reply_streams_survives_its_end(page: Page, app: AppProcess, shot: Callable) -> None:
+    """Issue 10, item 9: the next message can be typed while a reply streams (a send then is refused with the
+    text kept: test_browser.py); text typed but not sent survives the reply's end, when the page reruns."""
+    _start_long(page, app)
+    box = page.get_by_placeholder("Ask anything")
+    box.press("Enter")  # an empty box sends nothing
+    box.fill("And for n up to 100?\n  Show the list.")
+    _stop(page)  # the reply ends: the page reruns and draws it from the store
+    expect(box).to_have_value("And for n up to 100?\n  Show the list.")
+    expect(page.get_by_role("alert")).to_have_count(0)
+    shot("typed-kept")

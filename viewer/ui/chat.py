@@ -184,8 +184,12 @@ def send(
         reply = service.start(target, conversation_id=conv_id, prompt=prompt, replace_from=replace_from)
     except ReplyRefused as exc:
         note = ""
-        if prompt is not None and not isinstance(exc, ReplyBusy):
-            note = " Your message was not sent; it is kept in the box."
+        if prompt is not None:  # issue 10, item 9: the text stays in the box, to edit or send later
+            note = (
+                " Your message is kept in the box: send it when the reply ends, or stop the reply."
+                if isinstance(exc, ReplyBusy)
+                else " Your message was not sent; it is kept in the box."
+            )
         st.session_state[NOTICE_KEY] = exc.message + note
         return None
     sidebar.open_conversation(reply.conversation_id)
