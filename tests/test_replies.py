@@ -74,6 +74,25 @@ def test_a_reclassification_resets_the_answer_a_viewer_has_shown() -> None:
     log.append([SplitEvent("answer", "No.", 0.2)])
     changes = cursor.advance(log)
     assert changes.answer_reset and changes.reasoning == "17 × 23 is 391." and changes.answer == "No."
+    assert not cursor.provisional  # the answer after the closer is the answer
+
+
+def test_a_cursor_knows_while_the_answer_shown_may_yet_be_reasoning() -> None:
+    log = ReplyLog()
+    cursor = TextCursor()
+    log.append([SplitEvent("provisional", "391. Check ", 0.0)])
+    cursor.advance(log)
+    assert cursor.provisional
+    log.append([SplitEvent("provisional", "small primes.", 0.1)])
+    assert cursor.advance(log).answer == "small primes." and cursor.provisional
+    log.append([SplitEvent("reclassified", "391. Check small primes.", 0.2)])
+    cursor.advance(log)
+    assert not cursor.provisional
+    plain = TextCursor()
+    log2 = ReplyLog()
+    log2.append([SplitEvent("answer", "Hello", 0.0)])
+    plain.advance(log2)
+    assert not plain.provisional
 
 
 def test_wait_wakes_for_new_events_and_for_the_close() -> None:
@@ -304,17 +323,25 @@ def test_step_titles_by_a_model_are_saved_with_the_turn_after_the_stream(
     chosen.titler = TitlerSettings(base_url=replay_server.base_url, model=TITLER_MODEL, api_key_env=None)
     reply = service.start(chosen, prompt="Tell me one truly novel insight about humans.")
     assert reply.wait(30)
-    assert wait_until(lambda: reply.final is not None and bool(reply.final.step_titles), timeout=30)
-    final = reply.final
-    assert final is not None and len(final.outline) >= 2
-    assert set(final.step_titles) <= {str(step.start) for step in final.outline}
 
     def stored_titles() -> dict[str, str]:
         conv = store.get_conversation(reply.conversation_id)
         turn = conv.messages[-1].turn if conv is not None else None
         return turn.step_titles if turn is not None else {}
 
-    assert wait_until(lambda: stored_titles() == final.step_titles)
+    def every_step_titled_and_saved() -> bool:
+        # `reply.final` is replaced once the titler is idle: titles that came in during the stream are in the
+        # first final turn, the rest only in the second (comparing with the first was a race, seen under load).
+        final = reply.final
+        return (
+            final is not None
+            and len(final.step_titles) == len(final.outline) >= 2
+            and stored_titles() == final.step_titles
+        )
+
+    assert wait_until(every_step_titled_and_saved, timeout=30)
+    final = reply.final
+    assert final is not None and set(final.step_titles) == {str(step.start) for step in final.outline}
 
 
 class FullStore(Store):

@@ -137,6 +137,9 @@ class TextCursor:
     """A viewer's position in a `ReplyLog`, folding events into text changes (O(new events) per call)."""
 
     cursor: int = 0
+    provisional: bool = False
+    """The answer text read so far is provisional: it may yet turn out to be reasoning (a model whose opener
+    the chat template pre-filled, so only its closer will arrive; formats.md, "Conventions chosen" rule 4)."""
 
     def advance(self, log: ReplyLog) -> TextChanges:
         events = log.read(self.cursor)
@@ -150,7 +153,9 @@ class TextCursor:
                 reasoning.append(ev.text)
             elif kind in ("answer", "provisional"):
                 answer.append(ev.text)
+                self.provisional = kind == "provisional"
             elif kind == "reclassified":
+                self.provisional = False
                 answer.clear()
                 out.answer_reset = True
                 # The event carries the text as it was shown; as reasoning its edges are trimmed (rule 8), and

@@ -10,6 +10,7 @@ it keeps its database, which is exactly what that test checks.
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -59,6 +60,9 @@ def first_time_user(request: pytest.FixtureRequest) -> None:
     with Store(app.db) as store:
         store.set_setting("ui_settings", None)
         store.set_setting("profile_markers", None)
+    with sqlite3.connect(app.db) as db:  # nor which models were seen pre-filling their opener
+        db.execute("DELETE FROM settings WHERE key LIKE 'prefills:%'")
+    db.close()
 
 
 @pytest.fixture(scope="session")

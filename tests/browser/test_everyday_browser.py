@@ -105,6 +105,55 @@ def test_empty_chat_offers_examples_that_produce_a_folded_thinking_section(
     shot("answered")
 
 
+# `__rvOverlaps()`: for each ordered list in a chat message, how far its widest marker ("391.") reaches left of
+# the column it must stay in (the avatar's right edge, and a thinking section's left border); positive = overlap,
+# in px. `__rvProvisional`: what was shown under the "may be reasoning" note, with the overlaps then.
+PROVISIONAL_JS = """
+window.__rvOverlaps = () => [...document.querySelectorAll("[data-testid='stChatMessage'] ol")].map((ol) => {
+  const li = ol.querySelector("li");
+  const ctx = document.createElement("canvas").getContext("2d");
+  ctx.font = getComputedStyle(li).font;
+  const marker = `${ol.start + ol.children.length - 1}.`;
+  const markerLeft = li.getBoundingClientRect().left - ctx.measureText(marker + " ").width;
+  const avatar = ol.closest("[data-testid='stChatMessage']").querySelector("[data-testid^='stChatMessageAvatar']");
+  const section = ol.closest("[data-testid='stExpanderDetails']");
+  const limit = Math.max(avatar.getBoundingClientRect().right,
+                         section ? section.getBoundingClientRect().left + 2 : -Infinity);
+  return {marker, overlap: limit - markerLeft};
+});
+window.__rvProvisional = [];
+new MutationObserver(() => {
+  const box = document.querySelector("[class*='st-key-provisional-']");
+  if (box) window.__rvProvisional.push({text: box.innerText, overlaps: window.__rvOverlaps()});
+}).observe(document, {subtree: true, childList: true, characterData: true});
+"""
+
+
+def test_a_pre_filled_model_s_first_reply_may_be_reasoning_and_its_number_stays_in_the_column(
+    page: Page, app: AppProcess, shot: Callable
+) -> None:
+    """Issue 10, item 6 (D22): until `</think>` arrives, the first reply of a model whose opener is pre-filled
+    is shown as "may be reasoning"; the trace opens with "391. Check…", whose list number never hangs over the
+    avatar or the section's border (live, or once folded and opened)."""
+    page.add_init_script(PROVISIONAL_JS)
+    open_app(page, app)
+    choose_model(page, "demo-r1-prefilled")
+    send(page, "Is 391 prime?")
+    reply = wait_turn_finished(page)
+    seen = page.evaluate("window.__rvProvisional")
+    assert any("May be reasoning" in s["text"] and "Check small primes" in s["text"] for s in seen), seen[-3:]
+    live = [o for s in seen for o in s["overlaps"]]
+    assert live and all(o["overlap"] <= 0 for o in live), live
+    expect(reply.locator("[class*='st-key-provisional-']")).to_have_count(0)  # decided: it was reasoning
+    section = saved_section(reply)
+    expect(label_of(section)).to_have_text(THOUGHT_LABEL)
+    section.locator("summary").click()
+    expect(section.get_by_text("Check small primes")).to_be_visible()
+    overlaps = page.evaluate("window.__rvOverlaps()")
+    assert overlaps and all(o["overlap"] <= 0 for o in overlaps), overlaps
+    shot("prefilled-opened")
+
+
 def _luminance(rgb: str) -> float:
     r, g, b = (int(x) for x in re.findall(r"\d+", rgb)[:3])
     return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255

@@ -32,6 +32,7 @@ UPDATES_PER_S = 15
 MESSAGE_OVERHEAD_BYTES = 120  # what a websocket message costs beyond its text, roughly
 RESEND_BYTES_PER_S = 1000  # at most this much of a slowly growing paragraph is re-sent per second
 NOTICE_KEY = "composer_notice"  # a refusal to show above the composer on the next run
+PROVISIONAL_NOTE = ":material/hourglass_top: May be reasoning: it moves into a thinking section if the model closes one"
 
 
 # -- finished turns ------------------------------------------------------------------
@@ -350,7 +351,21 @@ class LiveReplyView:
         self.answer = ""
         self.shown_wait: int | None = None
         self.shown_second = -1  # the label is re-sent when its clock shows a new second (steps update then)
+        self.provisional_text: Any = None  # where provisional answer text is drawn, under its "may be" note
         self.finished = False
+
+    def _draw_answer(self) -> None:
+        """The answer so far. Text that may yet turn out to be reasoning (a pre-filled opener: only the closer
+        will arrive) is drawn quieter, under a note that says so, until the splitter decides (issue 10, item 6)."""
+        if not self.cursor.provisional:
+            self.provisional_text = None
+            self.answer_slot.markdown(model_markdown(self.answer))
+            return
+        if self.provisional_text is None:
+            box = self.answer_slot.container(key=f"provisional-{self.reply.message_id}")
+            box.caption(PROVISIONAL_NOTE)
+            self.provisional_text = box.empty()
+        self.provisional_text.markdown(model_markdown(self.answer))
 
     def step(self) -> bool:
         """Draw what is new in the log; True once the reply has ended and everything is drawn."""
@@ -376,9 +391,10 @@ class LiveReplyView:
         if changes.answer_reset:
             self.answer = ""
             self.answer_slot.empty()
+            self.provisional_text = None
         if changes.answer:
             self.answer += changes.answer
-            self.answer_slot.markdown(model_markdown(self.answer))
+            self._draw_answer()
         if changes.reasoning_ended:
             label = labels.thought_label(reply.thinking_seconds())
             thinking.fold(outline_view.folded_label(label, self.steps), now)

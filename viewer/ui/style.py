@@ -12,6 +12,11 @@ REASONING_STYLE = """<style>
 [data-testid="stChatMessage"]:has([data-testid="stChatMessageAvatarUser"]) {
   background: rgba(128, 128, 128, 0.10); border-radius: 0.75rem;
 }
+/* Text that may yet turn out to be reasoning (a pre-filled opener) reads like reasoning until it is decided. */
+[class*="st-key-provisional-"] [data-testid="stMarkdownContainer"] { opacity: 0.78; }
+/* An ordered list that starts past 1 (a trace that opens with "391. Check small primes.") gets room for a
+   marker of up to five characters, so its number never hangs over the avatar or a section's border. */
+[data-testid="stChatMessage"] ol[start] > li { margin-left: 2.9em; }
 /* Wide enough for "Reasoning in later turns (this model)" and the endpoint's URL. */
 section[data-testid="stSidebar"] { min-width: 20rem; }
 </style>"""
