@@ -501,3 +501,28 @@ def test_a_search_hit_in_the_reasoning_opens_that_reply_s_thinking_section(serve
     assert current_id(at) == conv_id
     [section] = [e for e in at.main.expander if e.key == f"think-{msg.id}"]
     assert section.children, "the thinking section is open at the hit"
+    marked = f":orange-background[{MULTIPLY_REASONING_ONLY}]"
+    assert any(marked in m.value for m in section.markdown), "the match is marked in the reasoning"
+    assert not any(":orange-background[" in m.value for m in at.main.markdown if m not in section.markdown)
+
+    at.sidebar.text_input(key="search").input("")  # clearing the search clears the marks
+    run(at)
+    assert not any(":orange-background[" in m.value for m in at.main.markdown)
+
+
+def test_a_search_hit_in_a_prompt_or_an_answer_marks_the_match_there(server: ReplayServer, store: Store) -> None:
+    at = new_app()
+    choose_model(at, "demo-r1")
+    send(at, MULTIPLY)
+    finished_turn(at, store)
+    button(at, "New chat").click()
+    run(at)
+    for query, field in (("17 × 23", "prompt"), ("391", "answer")):
+        at.sidebar.text_input(key="search").input(query)
+        run(at)
+        hits = [b for b in at.sidebar.button if (b.key or "").endswith(f"-{field}")]
+        assert hits, f"a hit in the {field}"
+        hits[0].click()
+        run(at)
+        marked = [m.value for m in at.main.markdown if f":orange-background[{query}]" in m.value]
+        assert len(marked) == 1, (field, [m.value for m in at.main.markdown])

@@ -179,3 +179,24 @@ def test_follows_a_dark_system_theme_and_sets_the_user_bubble_apart(browser: Bro
         assert user_bg != reply_bg, (user_bg, reply_bg)
     finally:
         context.close()
+
+
+def test_a_search_hit_opens_the_reasoning_with_the_match_marked(page: Page, app: AppProcess, shot: Callable) -> None:
+    """Issue 10, item 8 (D18): the hit opens its conversation with the thinking section open and the match
+    highlighted (Streamlit's background directive renders as a coloured span)."""
+    open_app(page, app)
+    expect(page.get_by_role("combobox", name="Model", exact=True)).to_have_value("demo-r1")  # the default
+    send(page, "What is 17 × 23?")
+    wait_turn_finished(page)
+    conv = conversation_id(page)
+    rerun_settled(page, page.get_by_role("button", name="New chat").click)
+    sidebar = page.get_by_test_id("stSidebar")
+    search = sidebar.get_by_role("textbox", name="Search")
+    rerun_settled(page, lambda: (search.fill("double-check another way"), search.press("Enter")))
+    rerun_settled(page, sidebar.get_by_role("button", name=re.compile("reasoning: .*double-check")).first.click)
+    assert conversation_id(page) == conv
+    mark = saved_section(last_reply(page)).locator("span", has_text=re.compile("^double-check another way$"))
+    expect(mark).to_have_count(1)
+    background = mark.evaluate("el => getComputedStyle(el).backgroundColor")
+    assert background not in ("rgba(0, 0, 0, 0)", "transparent"), background
+    shot("search-hit")

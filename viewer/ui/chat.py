@@ -21,6 +21,7 @@ from typing import Any
 import streamlit as st
 
 from viewer import labels
+from viewer.highlight import mark_matches
 from viewer.models import AssistantTurn, Conversation, Message
 from viewer.outline import OutlineUpdate, Step
 from viewer.replies import Reply, ReplyBusy, ReplyRefused, ReplyService, Target, TextCursor
@@ -43,9 +44,10 @@ def stats_line(turn: AssistantTurn) -> str:
     return labels.stats_line(turn)
 
 
-def render_reasoning_text(text: str) -> None:
+def render_reasoning_text(text: str, *, mark: str = "") -> None:
+    """Reasoning as Markdown, a paragraph per element; `mark`: a search query whose matches are highlighted."""
     for paragraph in split_paragraphs(text):
-        st.markdown(model_markdown(paragraph))
+        st.markdown(mark_matches(model_markdown(paragraph), mark) if mark else model_markdown(paragraph))
 
 
 def split_paragraphs(text: str) -> list[str]:
@@ -68,14 +70,20 @@ def render_turn(msg: Message, *, is_last: bool, live_exists: bool) -> None:
     turn = msg.turn or AssistantTurn()
     interrupted = turn.status == "streaming" and not live_exists
     label = labels.reasoning_label(turn, interrupted=interrupted)
+    hit = sidebar.search_mark(msg.id)  # a search hit opened here: its matches are marked (issue 10, item 8)
     if label:
         label = outline_view.folded_label(label, len(turn.outline))
         section = st.expander(label, key=f"think-{msg.id}", on_change="rerun", type="compact")
         if section.open:
             with section:
-                outline_view.render_finished(turn, key=msg.id, render_text=render_reasoning_text)
+                if hit is not None and hit.field == "reasoning":  # (a step-title hit shows the outline)
+                    st.caption(f"Matches of “{escape_markdown(hit.query)}” are marked.")
+                    render_reasoning_text(turn.reasoning, mark=hit.query)  # the full text: the match is in it
+                else:
+                    outline_view.render_finished(turn, key=msg.id, render_text=render_reasoning_text)
     if turn.answer:
-        st.markdown(model_markdown(turn.answer))
+        answer = model_markdown(turn.answer)
+        st.markdown(mark_matches(answer, hit.query) if hit is not None and hit.field == "answer" else answer)
     for note in labels.end_notes(turn, interrupted=interrupted):
         {"error": st.error, "warning": st.warning}.get(note.level, st.caption)(escape_markdown(note.text))
     budget = turn.request_params.get("max_tokens")
@@ -155,7 +163,9 @@ def render_conversation(conv: Conversation, service: ReplyService, live: Reply |
             continue
         with st.chat_message(msg.role):
             if msg.role == "user":
-                st.markdown(plain_text_markdown(msg.content))
+                prompt = plain_text_markdown(msg.content)
+                hit = sidebar.search_mark(msg.id)
+                st.markdown(mark_matches(prompt, hit.query) if hit is not None and hit.field == "prompt" else prompt)
                 continue
             if user_choice(live_key(msg.id)) and f"think-{msg.id}" not in st.session_state:
                 st.session_state[f"think-{msg.id}"] = True  # opened by hand while it streamed: stays open

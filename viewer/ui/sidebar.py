@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import streamlit as st
@@ -28,6 +29,7 @@ HISTORY_LABELS: dict[HistoryPolicy, str] = {
     "reasoning": "Send as reasoning field (vLLM ≥ 0.11, Ollama)",
 }
 HISTORY_POLICIES: list[HistoryPolicy] = list(HISTORY_LABELS)
+SEARCH_MARK_KEY = "search_mark"  # the search hit last opened, whose matches are marked
 
 
 def open_conversation(conv_id: str | None) -> None:
@@ -47,6 +49,26 @@ def open_hit(conv_id: str, message_id: str, field: str) -> None:
     open_conversation(conv_id)
     if field in ("reasoning", "step"):
         st.session_state[f"think-{message_id}"] = True
+    query = str(st.session_state.get("search", "")).strip()
+    st.session_state[SEARCH_MARK_KEY] = SearchMark(message_id=message_id, field=field, query=query)
+
+
+@dataclass(frozen=True)
+class SearchMark:
+    """The search hit last opened: its message, field ("prompt", "answer", "reasoning", "step") and query."""
+
+    message_id: str
+    field: str
+    query: str
+
+
+def search_mark(message_id: str) -> SearchMark | None:
+    """The hit opened in this message, while the search box still holds its query (clearing it clears the
+    marks)."""
+    mark = st.session_state.get(SEARCH_MARK_KEY)
+    if not isinstance(mark, SearchMark) or mark.message_id != message_id:
+        return None
+    return mark if str(st.session_state.get("search", "")).strip() == mark.query else None
 
 
 def endpoint_section(store: Store, boot: Bootstrap) -> tuple[EndpointProfile, str | None]:
