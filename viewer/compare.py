@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import statistics
 import threading
 import time
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,10 +31,18 @@ from typing import Any
 from viewer import labels
 from viewer.client import ChatClient
 from viewer.errors import ViewerError
-from viewer.models import AssistantTurn, Conversation, EndpointProfile, ErrorInfo, Message, new_id
+from viewer.models import (
+    AssistantTurn,
+    Conversation,
+    EndpointProfile,
+    ErrorInfo,
+    HistoryPolicy,
+    Message,
+    new_id,
+)
 from viewer.outline import ReasoningStats
 from viewer.replies import Reply, ReplyRefused, ReplyService, Target
-from viewer.request_builder import GenerationSettings, SettingsError, build_request
+from viewer.request_builder import REASONING_EFFORTS, GenerationSettings, SettingsError, build_request
 from viewer.safe_markdown import escape_markdown
 from viewer.turn import TurnOptions
 
@@ -196,15 +206,128 @@ def target_name(settings: GenerationSettings) -> str:
     return " · ".join(parts)
 
 
-def parse_model_spec(spec: str, default_base_url: str | None) -> tuple[str, str | None]:
-    """`--model` of `compare`: "MODEL" or "MODEL@BASE_URL" (a model on another endpoint).
+class ModelSpecError(ValueError):
+    """A `--model` value that does not follow the grammar of `parse_model_spec`; the message is one line
+    naming the value and what is wrong, fit to print as is."""
 
-    The part after the last "@" counts as a URL only when it starts with http:// or https://, so model ids
-    that contain "@" still work. Returns (model, base URL or `default_base_url`)."""
-    model, at, url = spec.rpartition("@")
-    if at and model and url.lower().startswith(("http://", "https://")):
-        return model, url
-    return spec, default_base_url
+
+SPEC_KEYS: tuple[str, ...] = ("thinking", "effort", "max_tokens", "history")
+"""The per-model setting keys of `parse_model_spec`, in the order a canonical spec writes them."""
+
+_SPEC_CHOICES: dict[str, tuple[str, ...]] = {
+    "thinking": ("on", "off", "default"),
+    "effort": ("default", *REASONING_EFFORTS),
+    "history": typing.get_args(HistoryPolicy),
+}
+_URL_AT = re.compile(r"@(?=https?://)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One parsed `--model`: the model id, its own settings as canonical (key, value) pairs in `SPEC_KEYS`
+    order (values lower-case, `max_tokens` a positive integer in decimal), and its base URL (None: the
+    shared `--base-url`)."""
+
+    model: str
+    settings: tuple[tuple[str, str], ...] = ()
+    base_url: str | None = None
+
+    def __str__(self) -> str:
+        """The canonical spec, which `parse_model_spec` reads back to an equal `ModelSpec`."""
+        bracket = self.model.endswith("]") or bool(self.settings)
+        text = self.model + (f"[{self._pairs()}]" if bracket else "")
+        return text + (f"@{self.base_url}" if self.base_url else "")
+
+    def _pairs(self) -> str:
+        return ",".join(f"{k}={v}" for k, v in self.settings)
+
+    def label(self) -> str:
+        """The row label: the model, its settings in brackets after a space, "@URL" if it has its own
+        endpoint ("qwen3 [thinking=off]", "demo-v3@http://127.0.0.1:8000/v1"), so that two targets of one
+        model are told apart."""
+        text = self.model + (f" [{self._pairs()}]" if self.settings else "")
+        return text + (f"@{self.base_url}" if self.base_url else "")
+
+    def apply(self, settings: GenerationSettings) -> GenerationSettings:
+        """`settings` with this spec's model and its own settings in place of the shared ones
+        (`effort=default` clears a shared `--reasoning-effort`)."""
+        own = dict(self.settings)
+        changes: dict[str, Any] = {"model": self.model}
+        if "thinking" in own:
+            changes["thinking"] = own["thinking"]
+        if "effort" in own:
+            changes["reasoning_effort"] = None if own["effort"] == "default" else own["effort"]
+        if "max_tokens" in own:
+            changes["max_tokens"] = int(own["max_tokens"])
+        if "history" in own:
+            changes["history_policy"] = own["history"]
+        return dataclasses.replace(settings, **changes)
+
+
+def parse_model_spec(spec: str) -> ModelSpec:
+    """Parse a `--model` of `compare`: a model id, optionally its own settings, optionally its own endpoint.
+
+    Grammar (whitespace around keys and values is ignored, keys and values are case-insensitive)::
+
+        spec     = model [ "[" [ setting *( "," setting ) ] "]" ] [ "@" url ]
+        setting  = key "=" value
+        key      = "thinking" | "effort" | "max_tokens" | "history"
+        thinking = "on" | "off" | "default"
+        effort   = "default" | "none" | "minimal" | "low" | "medium" | "high"
+        max_tokens = a positive integer
+        history  = "strip" | "inline" | "reasoning_content" | "reasoning"
+        url      = ("http://" | "https://") anything
+
+    The URL starts at the *first* "@" directly followed by http:// or https://, so model ids with "@", ":"
+    or "/" (`hf.co/unsloth/Qwen3:Q4_K_M`, `org/model@v2`) and URLs with "@" or "[" (userinfo, IPv6) both
+    work. The settings are the bracket that ends what comes before the URL (from its last "["); a model id
+    that itself ends with "]" is written with an empty bracket after it (`x[1][]`). A model id cannot
+    contain "@http://" or "@https://". Examples: `qwen3[thinking=off]`,
+    `qwen3[thinking=on,effort=high]@http://host:8000/v1`.
+
+    Returns a `ModelSpec`; raises `ModelSpecError` (one line) for an empty model, a setting that is not
+    KEY=VALUE, an unknown or repeated key, or a value out of range.
+    """
+    head, url = spec, None
+    found = _URL_AT.search(spec)
+    if found is not None:
+        head, url = spec[: found.start()], spec[found.end() :]
+    settings: dict[str, str] = {}
+    if head.endswith("]") and "[" in head:
+        cut = head.rindex("[")
+        inner = head[cut + 1 : -1]
+        head = head[:cut]
+        if inner.strip():
+            for item in inner.split(","):
+                key, eq, value = (part.strip().lower() for part in item.partition("="))
+                if not eq or not key:
+                    raise ModelSpecError(
+                        f"--model {spec!r}: {item.strip()!r} is not KEY=VALUE (keys: {', '.join(SPEC_KEYS)}; "
+                        "a model id ending in ']' is written with an empty '[]' after it)"
+                    )
+                if key not in SPEC_KEYS:
+                    raise ModelSpecError(f"--model {spec!r}: unknown setting {key!r} (keys: {', '.join(SPEC_KEYS)})")
+                if key in settings:
+                    raise ModelSpecError(f"--model {spec!r}: {key} is given twice")
+                settings[key] = _spec_value(spec, key, value)
+    if not head:
+        raise ModelSpecError(f"--model {spec!r}: no model id")
+    return ModelSpec(
+        model=head,
+        settings=tuple((k, settings[k]) for k in SPEC_KEYS if k in settings),
+        base_url=url,
+    )
+
+
+def _spec_value(spec: str, key: str, value: str) -> str:
+    if key == "max_tokens":
+        if not (value.isascii() and value.isdigit()) or int(value) < 1:
+            raise ModelSpecError(f"--model {spec!r}: max_tokens must be a positive integer, not {value!r}")
+        return str(int(value))
+    choices = _SPEC_CHOICES[key]
+    if value not in choices:
+        raise ModelSpecError(f"--model {spec!r}: {key} must be one of {', '.join(choices)}, not {value!r}")
+    return value
 
 
 # -- one run without a store (the CLI) ------------------------------------------------------------------
