@@ -244,3 +244,29 @@ def test_summary_median_and_p90() -> None:
     out = summarize(runs)
     assert out["median"]["total_s"] == 3.0 and out["p90"]["total_s"] == 10.0
     assert out["median"]["waited_s"] is None and out["p90"]["finish_reason"] == "stop"
+
+
+def test_finished_runs_beyond_the_newest_few_are_dropped_from_memory_but_not_from_the_store(
+    replay_server: ReplayServer, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(compare, "KEEP_FINISHED", 2)
+    service = CompareService(ReplyService(store))
+    with ReplayServer(speed=0.05) as slow:
+        streaming = service.start([target(slow, "demo-r1"), target(slow, "demo-v3")], PROMPT)
+        runs = []
+        for _ in range(5):
+            run = service.start([target(replay_server, "demo-r1"), target(replay_server, "demo-v3")], PROMPT)
+            assert run.wait(15) and all(r.saved.wait(5) for r in run.replies())
+            runs.append(run)
+        # When the last run started, four were finished: the newest two of them are kept, with the streaming
+        # run (kept however old it is) and the new one.
+        assert streaming.running()
+        assert service.held() == [streaming.group_id, runs[2].group_id, runs[3].group_id, runs[4].group_id]
+        streaming.stop()
+        assert streaming.wait(10)
+    # A dropped run is rebuilt from the store, answers and all.
+    again = service.get(runs[0].group_id)
+    assert again is not None and again is not runs[0]
+    assert [c.conversation_id for c in again.columns] == [c.conversation_id for c in runs[0].columns]
+    answers = [c.messages[-1].turn.answer for c in service.conversations(again) if c.messages[-1].turn]
+    assert len(answers) == 2 and all("391" in a for a in answers)

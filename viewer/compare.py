@@ -8,7 +8,8 @@ follow-up goes to every column, each continuing its own conversation.
 Each column's turn is an ordinary `Reply` of the reply service, streaming and saving in its own threads,
 so a slow or failing target never blocks or breaks the others: its error and partial text stay in its
 column. `CompareRun.stop()` stops them all. `CompareService` tracks runs for the whole process, so a page
-finds a running comparison again after a reload.
+finds a running comparison again after a reload; finished runs beyond the newest `KEEP_FINISHED` are dropped
+from memory (the store has them, and `CompareService.get` rebuilds them).
 
 The metrics of a finished turn (`metrics`) are the ones the stats line and `ask --json` report, read from
 the same `AssistantTurn` (viewer/turn.py decides what waited, thought and answered mean). Nothing here
@@ -48,6 +49,9 @@ from viewer.turn import TurnOptions
 
 MAX_TARGETS = 4
 """Columns the UI offers (the CLI takes any number)."""
+KEEP_FINISHED = 16
+"""Finished compare runs `CompareService` keeps in memory (the newest ones, by when they last started a
+turn); older ones are dropped and rebuilt from the store when opened again (like `viewer.replies.KEEP_FINISHED`)."""
 
 METRICS: tuple[tuple[str, str], ...] = (
     ("waited_s", "waited"),
@@ -417,6 +421,10 @@ class CompareRun:
     def running(self) -> bool:
         return any(not r.done.is_set() for r in self.replies())
 
+    def finished(self) -> bool:
+        """Has every reply ended and been saved? (Then the store holds all of the run.)"""
+        return all(r.saved.is_set() for r in self.replies())
+
     def stop(self) -> None:
         """Stop every column's reply still streaming (each keeps what came)."""
         for reply in self.replies():
@@ -458,9 +466,8 @@ class CompareService:
             conv = self.store.create_conversation(endpoint=target.profile.name, model=target.settings.model)
             self.store.add_compare_member(group, position, conv.id, describe(target))
             run.columns.append(Column(target=target, conversation_id=conv.id))
-        with self._lock:
-            self._runs[group] = run
         self._send(run, prompt)
+        self._hold(run)
         return run
 
     def follow_up(self, group_id: str, prompt: str, *, api_key: str | None = None) -> CompareRun:
@@ -473,7 +480,23 @@ class CompareService:
             for column in run.columns:
                 column.target.api_key = column.target.api_key or api_key
         self._send(run, prompt)
+        self._hold(run)
         return run
+
+    def _hold(self, run: CompareRun) -> None:
+        """Hold `run` as the newest one, then bound what is held: finished runs beyond the newest
+        `KEEP_FINISHED` are dropped (the store has them; `get` rebuilds them). Running ones are always kept."""
+        with self._lock:
+            self._runs.pop(run.group_id, None)  # re-inserted last: the dict's order is the order runs were used
+            self._runs[run.group_id] = run
+            finished = [gid for gid, held in self._runs.items() if held.finished()]
+            for gid in finished[: max(0, len(finished) - KEEP_FINISHED)]:
+                del self._runs[gid]
+
+    def held(self) -> list[str]:
+        """The group ids of the runs held in memory, oldest first."""
+        with self._lock:
+            return list(self._runs)
 
     def _send(self, run: CompareRun, prompt: str) -> None:
         for column in run.columns:
@@ -499,7 +522,11 @@ class CompareService:
                 Column(target=target_from(description), conversation_id=cid, reply=self.replies.get(cid))
             )
         with self._lock:
-            return self._runs.setdefault(group_id, run)
+            held = self._runs.get(group_id)
+        if held is not None:  # another page rebuilt it meanwhile
+            return held
+        self._hold(run)
+        return run
 
     def running(self, group_id: str) -> CompareRun | None:
         run = self.get(group_id)
