@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from viewer import compare
+from viewer import compare, compare_export
 from viewer.compare import (
     SPEC_KEYS,
     CompareService,
@@ -115,7 +115,7 @@ def test_service_saves_one_conversation_per_target_and_follow_ups_keep_each_hist
     assert again is not None and [c.target.settings.thinking for c in again.columns] == ["default", "off"]
     hits = store.search("18 × 23")
     assert {h.conversation_id for h in hits} == {c.conversation_id for c in run.columns}
-    text = compare.to_markdown([c.name for c in run.columns], convs)
+    text = compare_export.to_markdown([c.name for c in run.columns], [c.target for c in run.columns], convs)
     assert (
         text.index("| target |")
         < text.index("## Column 1: demo-r1")

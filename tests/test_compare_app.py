@@ -124,3 +124,18 @@ def test_the_sidebar_button_opens_compare_mode_with_the_endpoints_models(server:
     picked = [s.value for s in at.selectbox if s.key and s.key.startswith("compare_model_")]
     assert len(picked) == 2 and set(picked) <= set(server.model_ids) and picked[0] != picked[1]
     assert any(s.value == "Compare models" for s in at.subheader)
+
+
+def test_a_finished_comparison_offers_markdown_html_and_json_downloads(
+    server: ReplayServer,  # noqa: F811
+    store: Store,  # noqa: F811
+) -> None:
+    at = compare_app("demo-r1,demo-v3")
+    at.chat_input(key="compare_composer").set_value(MULTIPLY)
+    run(at)
+    ids = [cid for cid, _ in store.compare_members(store.compare_group_of(at.query_params.get("c")))]
+    wait_until(at, lambda: finished(store, ids), "both columns to finish")
+    run(at)
+    downloads = [b for b in at.main.get("download_button") if "compare-export-" in str(b.proto.id)]
+    assert [b.label for b in downloads] == ["Markdown", "HTML", "JSON"]
+    assert all(b.proto.deferred_file_id for b in downloads)  # each made when clicked, from the same columns

@@ -558,21 +558,3 @@ def last_turns(conversations: Sequence[Conversation]) -> list[AssistantTurn | No
         turns = [m.turn for m in conv.messages if m.role == "assistant" and m.turn is not None]
         out.append(turns[-1] if turns else None)
     return out
-
-
-def to_markdown(names: Sequence[str], conversations: Sequence[Conversation], *, include_reasoning: bool = True) -> str:
-    """A compare run as Markdown: the metrics table of the latest turns, then each column's conversation one
-    after another (`viewer.export.to_markdown`, so untrusted text is escaped the same way)."""
-    from viewer.export import to_markdown as conversation_markdown
-
-    rows = [metrics(t) if t is not None else {} for t in last_turns(conversations)]
-    head, body = table_rows(names, rows)
-    title = conversations[0].title if conversations else "Comparison"
-    parts = [f"# Comparison: {escape_markdown(title)}", "", markdown_table(head, body), ""]
-    for i, (name, conv) in enumerate(zip(names, conversations, strict=True), start=1):
-        parts += [
-            f"## Column {i}: {escape_markdown(name)}",
-            "",
-            conversation_markdown(conv, include_reasoning=include_reasoning),
-        ]
-    return "\n".join(parts).rstrip() + "\n"
