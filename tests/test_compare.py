@@ -177,14 +177,8 @@ def test_model_spec_syntax() -> None:
 
 def test_model_spec_settings_override_the_shared_ones() -> None:
     shared = GenerationSettings(model="?", max_tokens=100, reasoning_effort="low", temperature=0.5)
-    own = parse_model_spec("qwen3[thinking=off,effort=default,history=inline,max_tokens=7]").apply(shared)
-    assert (own.model, own.thinking, own.reasoning_effort, own.history_policy, own.max_tokens) == (
-        "qwen3",
-        "off",
-        None,
-        "inline",
-        7,
-    )
+    own = parse_model_spec("qwen3[thinking=off,effort=default,max_tokens=7]").apply(shared)
+    assert (own.model, own.thinking, own.reasoning_effort, own.max_tokens) == ("qwen3", "off", None, 7)
     assert own.temperature == 0.5
     assert parse_model_spec("qwen3").apply(shared) == dataclasses.replace(shared, model="qwen3")
 
@@ -193,7 +187,8 @@ def test_model_spec_settings_override_the_shared_ones() -> None:
     ("spec", "says"),
     [
         ("qwen3[thinking=maybe]", "thinking must be one of on, off, default, not 'maybe'"),
-        ("qwen3[temperature=1]", "unknown setting 'temperature'"),
+        ("qwen3[temperature=1]", "unknown setting 'temperature' (keys: thinking, effort, max_tokens)"),
+        ("qwen3[history=inline]", "unknown setting 'history'"),
         ("qwen3[thinking]", "'thinking' is not KEY=VALUE"),
         ("qwen3[max_tokens=-1]", "max_tokens must be a positive integer"),
         ("qwen3[max_tokens=0]", "max_tokens must be a positive integer"),
@@ -210,7 +205,7 @@ def test_a_bad_model_spec_says_what_is_wrong(spec: str, says: str) -> None:
     assert says in str(caught.value) and repr(spec) in str(caught.value) and "\n" not in str(caught.value)
 
 
-_VALUES = {"thinking": ["on", "off", "default"], "effort": ["default", "high", "none"], "history": ["inline", "strip"]}
+_VALUES = {"thinking": ["on", "off", "default"], "effort": ["default", "high", "none"]}
 
 
 @st.composite

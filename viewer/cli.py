@@ -143,7 +143,7 @@ def _parser() -> argparse.ArgumentParser:
         required=True,
         metavar="MODEL[KEY=VALUE,...][@URL]",
         help="a model to compare (repeat it), with its own settings in brackets (thinking=on|off|default, "
-        "effort=LEVEL, max_tokens=N, history=POLICY) and its own endpoint after @, "
+        "effort=LEVEL, max_tokens=N) and its own endpoint after @, "
         "e.g. 'qwen3[thinking=off]' or 'demo-r1[effort=high]@http://127.0.0.1:8000/v1'",
     )
     cmp.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="VAR", help="as for ask")

@@ -24,7 +24,6 @@ import re
 import statistics
 import threading
 import time
-import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +36,6 @@ from viewer.models import (
     Conversation,
     EndpointProfile,
     ErrorInfo,
-    HistoryPolicy,
     Message,
     new_id,
 )
@@ -215,13 +213,12 @@ class ModelSpecError(ValueError):
     naming the value and what is wrong, fit to print as is."""
 
 
-SPEC_KEYS: tuple[str, ...] = ("thinking", "effort", "max_tokens", "history")
+SPEC_KEYS: tuple[str, ...] = ("thinking", "effort", "max_tokens")
 """The per-model setting keys of `parse_model_spec`, in the order a canonical spec writes them."""
 
 _SPEC_CHOICES: dict[str, tuple[str, ...]] = {
     "thinking": ("on", "off", "default"),
     "effort": ("default", *REASONING_EFFORTS),
-    "history": typing.get_args(HistoryPolicy),
 }
 _URL_AT = re.compile(r"@(?=https?://)", re.IGNORECASE)
 
@@ -263,8 +260,6 @@ class ModelSpec:
             changes["reasoning_effort"] = None if own["effort"] == "default" else own["effort"]
         if "max_tokens" in own:
             changes["max_tokens"] = int(own["max_tokens"])
-        if "history" in own:
-            changes["history_policy"] = own["history"]
         return dataclasses.replace(settings, **changes)
 
 
@@ -275,11 +270,10 @@ def parse_model_spec(spec: str) -> ModelSpec:
 
         spec     = model [ "[" [ setting *( "," setting ) ] "]" ] [ "@" url ]
         setting  = key "=" value
-        key      = "thinking" | "effort" | "max_tokens" | "history"
+        key      = "thinking" | "effort" | "max_tokens"
         thinking = "on" | "off" | "default"
         effort   = "default" | "none" | "minimal" | "low" | "medium" | "high"
         max_tokens = a positive integer
-        history  = "strip" | "inline" | "reasoning_content" | "reasoning"
         url      = ("http://" | "https://") anything
 
     The URL starts at the *first* "@" directly followed by http:// or https://, so model ids with "@", ":"

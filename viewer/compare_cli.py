@@ -2,7 +2,7 @@
 
 Kept apart from cli.py (a launcher) and free of Streamlit, like `ask`. Each `--model` is
 "MODEL[KEY=VALUE,...]@BASE_URL", the bracket and the URL optional (grammar: `viewer.compare.parse_model_spec`):
-its own thinking on/off, reasoning effort, max_tokens and history policy over the shared options, and its own
+its own thinking on/off, reasoning effort and max_tokens over the shared options, and its own
 endpoint over `--base-url`, so "the same model, thinking on vs off" is a comparison too. Each row is labelled
 by `ModelSpec.label()` ("qwen3 [thinking=off]"). The models of one run stream concurrently
 (`viewer.compare.run_once`); `--runs N` repeats the run N times, one after another,
