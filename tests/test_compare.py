@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,8 +11,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from viewer import compare
-from viewer.compare import CompareService, parse_model_spec, percentile, summarize
+from viewer import compare, compare_export
+from viewer.compare import (
+    SPEC_KEYS,
+    CompareService,
+    ModelSpec,
+    ModelSpecError,
+    parse_model_spec,
+    percentile,
+    summarize,
+)
 from viewer.demo.replay import ReplayServer
 from viewer.models import EndpointProfile
 from viewer.replies import ReplyRefused, ReplyService, Target
@@ -105,7 +115,7 @@ def test_service_saves_one_conversation_per_target_and_follow_ups_keep_each_hist
     assert again is not None and [c.target.settings.thinking for c in again.columns] == ["default", "off"]
     hits = store.search("18 × 23")
     assert {h.conversation_id for h in hits} == {c.conversation_id for c in run.columns}
-    text = compare.to_markdown([c.name for c in run.columns], convs)
+    text = compare_export.to_markdown([c.name for c in run.columns], [c.target for c in run.columns], convs)
     assert (
         text.index("| target |")
         < text.index("## Column 1: demo-r1")
@@ -151,9 +161,69 @@ def test_deleting_a_group_deletes_its_conversations(replay_server: ReplayServer,
 
 
 def test_model_spec_syntax() -> None:
-    assert parse_model_spec("demo-r1", "http://a/v1") == ("demo-r1", "http://a/v1")
-    assert parse_model_spec("demo-r1@http://b:8000/v1", "http://a/v1") == ("demo-r1", "http://b:8000/v1")
-    assert parse_model_spec("org/model@v2", None) == ("org/model@v2", None)
+    assert parse_model_spec("demo-r1") == ModelSpec("demo-r1")
+    assert parse_model_spec("demo-r1@http://b:8000/v1") == ModelSpec("demo-r1", base_url="http://b:8000/v1")
+    assert parse_model_spec("org/model@v2") == ModelSpec("org/model@v2")
+    # Model ids with ':' '/' '@' and URLs with userinfo and IPv6 brackets.
+    spec = parse_model_spec("hf.co/unsloth/Qwen3:Q4_K_M[ Thinking = OFF , max_tokens=0512]@http://u@[::1]:8000/v1")
+    assert spec == ModelSpec(
+        "hf.co/unsloth/Qwen3:Q4_K_M", (("thinking", "off"), ("max_tokens", "512")), "http://u@[::1]:8000/v1"
+    )
+    assert spec.label() == "hf.co/unsloth/Qwen3:Q4_K_M [thinking=off,max_tokens=512]@http://u@[::1]:8000/v1"
+    assert str(parse_model_spec("qwen3[effort=high,thinking=on]")) == "qwen3[thinking=on,effort=high]"
+    assert parse_model_spec("x[1][]") == ModelSpec("x[1]") and str(ModelSpec("x[1]")) == "x[1][]"
+    assert parse_model_spec("a[b") == ModelSpec("a[b")
+
+
+def test_model_spec_settings_override_the_shared_ones() -> None:
+    shared = GenerationSettings(model="?", max_tokens=100, reasoning_effort="low", temperature=0.5)
+    own = parse_model_spec("qwen3[thinking=off,effort=default,max_tokens=7]").apply(shared)
+    assert (own.model, own.thinking, own.reasoning_effort, own.max_tokens) == ("qwen3", "off", None, 7)
+    assert own.temperature == 0.5
+    assert parse_model_spec("qwen3").apply(shared) == dataclasses.replace(shared, model="qwen3")
+
+
+@pytest.mark.parametrize(
+    ("spec", "says"),
+    [
+        ("qwen3[thinking=maybe]", "thinking must be one of on, off, default, not 'maybe'"),
+        ("qwen3[temperature=1]", "unknown setting 'temperature' (keys: thinking, effort, max_tokens)"),
+        ("qwen3[history=inline]", "unknown setting 'history'"),
+        ("qwen3[thinking]", "'thinking' is not KEY=VALUE"),
+        ("qwen3[max_tokens=-1]", "max_tokens must be a positive integer"),
+        ("qwen3[max_tokens=0]", "max_tokens must be a positive integer"),
+        ("qwen3[effort=extreme]", "effort must be one of default, none, minimal, low, medium, high"),
+        ("qwen3[thinking=on,thinking=off]", "thinking is given twice"),
+        ("[thinking=on]@http://h/v1", "no model id"),
+        ("@http://h/v1", "no model id"),
+        ("x[1]", "'1' is not KEY=VALUE"),
+    ],
+)
+def test_a_bad_model_spec_says_what_is_wrong(spec: str, says: str) -> None:
+    with pytest.raises(ModelSpecError) as caught:
+        parse_model_spec(spec)
+    assert says in str(caught.value) and repr(spec) in str(caught.value) and "\n" not in str(caught.value)
+
+
+_VALUES = {"thinking": ["on", "off", "default"], "effort": ["default", "high", "none"]}
+
+
+@st.composite
+def model_specs(draw: st.DrawFn) -> ModelSpec:
+    model = draw(st.text(min_size=1, max_size=30).filter(lambda m: not re.search("@https?://", m, re.IGNORECASE)))
+    keys = draw(st.lists(st.sampled_from(SPEC_KEYS), unique=True))
+    settings = tuple(
+        (k, str(draw(st.integers(1, 10**6))) if k == "max_tokens" else draw(st.sampled_from(_VALUES[k])))
+        for k in SPEC_KEYS
+        if k in keys
+    )
+    url = draw(st.none() | st.text(max_size=20).map(lambda rest: "http://" + rest))
+    return ModelSpec(model, settings, url)
+
+
+@given(model_specs())
+def test_a_canonical_model_spec_reads_back_the_same(spec: ModelSpec) -> None:
+    assert parse_model_spec(str(spec)) == spec
 
 
 @given(st.lists(st.floats(min_value=0, max_value=1e6), min_size=1, max_size=50))
@@ -169,3 +239,29 @@ def test_summary_median_and_p90() -> None:
     out = summarize(runs)
     assert out["median"]["total_s"] == 3.0 and out["p90"]["total_s"] == 10.0
     assert out["median"]["waited_s"] is None and out["p90"]["finish_reason"] == "stop"
+
+
+def test_finished_runs_beyond_the_newest_few_are_dropped_from_memory_but_not_from_the_store(
+    replay_server: ReplayServer, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(compare, "KEEP_FINISHED", 2)
+    service = CompareService(ReplyService(store))
+    with ReplayServer(speed=0.05) as slow:
+        streaming = service.start([target(slow, "demo-r1"), target(slow, "demo-v3")], PROMPT)
+        runs = []
+        for _ in range(5):
+            run = service.start([target(replay_server, "demo-r1"), target(replay_server, "demo-v3")], PROMPT)
+            assert run.wait(15) and all(r.saved.wait(5) for r in run.replies())
+            runs.append(run)
+        # When the last run started, four were finished: the newest two of them are kept, with the streaming
+        # run (kept however old it is) and the new one.
+        assert streaming.running()
+        assert service.held() == [streaming.group_id, runs[2].group_id, runs[3].group_id, runs[4].group_id]
+        streaming.stop()
+        assert streaming.wait(10)
+    # A dropped run is rebuilt from the store, answers and all.
+    again = service.get(runs[0].group_id)
+    assert again is not None and again is not runs[0]
+    assert [c.conversation_id for c in again.columns] == [c.conversation_id for c in runs[0].columns]
+    answers = [c.messages[-1].turn.answer for c in service.conversations(again) if c.messages[-1].turn]
+    assert len(answers) == 2 and all("391" in a for a in answers)

@@ -6,6 +6,11 @@ server, the app's resource cache cleared around each test.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from tests.test_app import (  # noqa: F401  (fixtures)
@@ -17,10 +22,12 @@ from tests.test_app import (  # noqa: F401  (fixtures)
     run,
     server,
     store,
+    wait_for,
     wait_until,
 )
 from viewer.demo.replay import ReplayServer
 from viewer.store import Store
+from viewer.ui import chat, compare_view
 
 
 def compare_app(models: str) -> AppTest:
@@ -124,3 +131,67 @@ def test_the_sidebar_button_opens_compare_mode_with_the_endpoints_models(server:
     picked = [s.value for s in at.selectbox if s.key and s.key.startswith("compare_model_")]
     assert len(picked) == 2 and set(picked) <= set(server.model_ids) and picked[0] != picked[1]
     assert any(s.value == "Compare models" for s in at.subheader)
+
+
+def test_a_finished_comparison_offers_markdown_html_and_json_downloads(
+    server: ReplayServer,  # noqa: F811
+    store: Store,  # noqa: F811
+) -> None:
+    at = compare_app("demo-r1,demo-v3")
+    at.chat_input(key="compare_composer").set_value(MULTIPLY)
+    run(at)
+    ids = [cid for cid, _ in store.compare_members(store.compare_group_of(at.query_params.get("c")))]
+    wait_until(at, lambda: finished(store, ids), "both columns to finish")
+    run(at)
+    downloads = [b for b in at.main.get("download_button") if "compare-export-" in str(b.proto.id)]
+    assert [b.label for b in downloads] == ["Markdown", "HTML", "JSON"]
+    assert all(b.proto.deferred_file_id for b in downloads)  # each made when clicked, from the same columns
+
+
+@pytest.fixture
+def slow_server(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ReplayServer]:  # noqa: F811
+    """The app on a replay server at a tenth of the recorded pace: both targets still stream seconds later."""
+    srv = ReplayServer(speed=0.1).start()
+    monkeypatch.setenv("REASONING_VIEWER_BASE_URL", srv.base_url)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def test_clicking_stop_all_stops_every_streaming_column_and_keeps_its_partial_text(
+    slow_server: ReplayServer,
+    store: Store,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # AppTest hands back a run's elements only when the run ends, and the compare page's run watches the live
+    # replies until they end. In a browser a click interrupts that run (a rerun request); here the watch loop
+    # ends the run at once instead, so the page is drawn with its columns streaming and "Stop all" to click.
+    watch = chat.watch_replies
+    monkeypatch.setattr(chat, "watch_replies", lambda views: st.stop())
+    at = compare_app("demo-r1,demo-v3")
+    at.chat_input(key="compare_composer").set_value(MULTIPLY)
+    run(at)
+    group = store.compare_group_of(at.query_params.get("c"))
+    live = compare_view.get_compare_service().get(group)
+    assert live is not None and live.running() and len(live.replies()) == 2
+    assert wait_for(lambda: all(r.snapshot().reasoning or r.snapshot().answer for r in live.replies()))
+    assert live.running()  # both have streamed some text, neither has finished
+
+    at.button(key=f"stop-all-{group}").click()
+    run(at)
+    assert live.wait(10)
+    turns = [r.snapshot() for r in live.replies()]
+    assert all(t.stopped and t.status == "stopped" for t in turns)
+    assert turns[0].reasoning and not turns[0].answer  # demo-r1 was still thinking
+    assert turns[1].answer and "391" not in turns[1].answer  # demo-v3 was part way through its answer
+    assert all(r.saved.wait(10) for r in live.replies())
+    ids = [c.conversation_id for c in live.columns]
+    saved = [store.get_conversation(cid).messages[-1].turn for cid in ids]
+    assert [(t.status, t.reasoning, t.answer) for t in saved] == [(t.status, t.reasoning, t.answer) for t in turns]
+
+    monkeypatch.setattr(chat, "watch_replies", watch)
+    run(at)
+    assert not [b for b in at.button if b.key and b.key.startswith("stop-all-")]
+    assert sum("Stopped. The partial reply is kept." in c.value for c in at.main.caption) == 2
+    assert list(at.table[0].value["target"]) == ["demo-r1", "demo-v3"]

@@ -98,3 +98,38 @@ def test_runs_report_median_and_p90(replay_server: ReplayServer) -> None:
 def test_a_model_without_an_endpoint_is_a_usage_error() -> None:
     proc = compare(PROMPT, "--model", "demo-r1", "--model", "demo-v3")
     assert proc.returncode == 2 and "--base-url" in proc.stderr and proc.stdout == ""
+
+
+def test_per_model_settings_compare_one_model_with_thinking_off_and_on(replay_server: ReplayServer) -> None:
+    off, on = "demo-r1[thinking=off,max_tokens=4000]", f"demo-r1[thinking=on,effort=high]@{replay_server.base_url}"
+    proc = compare(PROMPT, "--base-url", replay_server.base_url, "--model", off, "--model", on, "--json")
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout)["results"]
+    assert [r["model"] for r in results] == [
+        "demo-r1 [thinking=off,max_tokens=4000]",
+        f"demo-r1 [thinking=on,effort=high]@{replay_server.base_url}",
+    ]
+    assert all(set(r) == ASK_KEYS | {"model"} for r in results)
+    answer_only, thought = results
+    assert not answer_only["reasoning"] and "391" in answer_only["answer"]
+    assert answer_only["timings"]["thought_s"] is None
+    assert thought["reasoning"] and "391" in thought["answer"]
+    bodies = sorted((r.body for r in replay_server.requests if r.body), key=lambda b: "max_tokens" in b)
+    assert bodies[0]["reasoning_effort"] == "high" and bodies[0]["chat_template_kwargs"]["enable_thinking"] is True
+    assert bodies[1]["max_tokens"] == 4000 and bodies[1]["chat_template_kwargs"]["enable_thinking"] is False
+
+    table = compare(
+        PROMPT, "--base-url", replay_server.base_url, "--model", "demo-r1[thinking=off]", "--model", "demo-r1"
+    )
+    assert table.returncode == 0, table.stderr
+    rows = table.stdout.splitlines()[-2:]
+    assert rows[0].startswith("demo-r1 [thinking=off] ") and rows[1].startswith("demo-r1 ")
+
+
+def test_a_bad_per_model_setting_is_a_usage_error_without_a_traceback() -> None:
+    proc = compare(PROMPT, "--base-url", "http://127.0.0.1:9/v1", "--model", "qwen3[thinking=maybe]", "--model", "b")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == (
+        "reasoning-viewer: --model 'qwen3[thinking=maybe]': thinking must be one of on, off, default, not 'maybe'"
+    )

@@ -141,9 +141,10 @@ def _parser() -> argparse.ArgumentParser:
         "--model",
         action="append",
         required=True,
-        metavar="MODEL[@URL]",
-        help="a model to compare (repeat it); MODEL@BASE_URL for a model on another endpoint, "
-        "e.g. demo-r1@http://127.0.0.1:8000/v1",
+        metavar="MODEL[KEY=VALUE,...][@URL]",
+        help="a model to compare (repeat it), with its own settings in brackets (thinking=on|off|default, "
+        "effort=LEVEL, max_tokens=N) and its own endpoint after @, "
+        "e.g. 'qwen3[thinking=off]' or 'demo-r1[effort=high]@http://127.0.0.1:8000/v1'",
     )
     cmp.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="VAR", help="as for ask")
     cmp.add_argument("--api-key", nargs="?", action=_NoKeyOnCommandLine, help=argparse.SUPPRESS)

@@ -8,7 +8,8 @@ follow-up goes to every column, each continuing its own conversation.
 Each column's turn is an ordinary `Reply` of the reply service, streaming and saving in its own threads,
 so a slow or failing target never blocks or breaks the others: its error and partial text stay in its
 column. `CompareRun.stop()` stops them all. `CompareService` tracks runs for the whole process, so a page
-finds a running comparison again after a reload.
+finds a running comparison again after a reload; finished runs beyond the newest `KEEP_FINISHED` are dropped
+from memory (the store has them, and `CompareService.get` rebuilds them).
 
 The metrics of a finished turn (`metrics`) are the ones the stats line and `ask --json` report, read from
 the same `AssistantTurn` (viewer/turn.py decides what waited, thought and answered mean). Nothing here
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import statistics
 import threading
 import time
@@ -29,15 +31,25 @@ from typing import Any
 from viewer import labels
 from viewer.client import ChatClient
 from viewer.errors import ViewerError
-from viewer.models import AssistantTurn, Conversation, EndpointProfile, ErrorInfo, Message, new_id
+from viewer.models import (
+    AssistantTurn,
+    Conversation,
+    EndpointProfile,
+    ErrorInfo,
+    Message,
+    new_id,
+)
 from viewer.outline import ReasoningStats
 from viewer.replies import Reply, ReplyRefused, ReplyService, Target
-from viewer.request_builder import GenerationSettings, SettingsError, build_request
+from viewer.request_builder import REASONING_EFFORTS, GenerationSettings, SettingsError, build_request
 from viewer.safe_markdown import escape_markdown
 from viewer.turn import TurnOptions
 
 MAX_TARGETS = 4
 """Columns the UI offers (the CLI takes any number)."""
+KEEP_FINISHED = 16
+"""Finished compare runs `CompareService` keeps in memory (the newest ones, by when they last started a
+turn); older ones are dropped and rebuilt from the store when opened again (like `viewer.replies.KEEP_FINISHED`)."""
 
 METRICS: tuple[tuple[str, str], ...] = (
     ("waited_s", "waited"),
@@ -196,15 +208,124 @@ def target_name(settings: GenerationSettings) -> str:
     return " · ".join(parts)
 
 
-def parse_model_spec(spec: str, default_base_url: str | None) -> tuple[str, str | None]:
-    """`--model` of `compare`: "MODEL" or "MODEL@BASE_URL" (a model on another endpoint).
+class ModelSpecError(ValueError):
+    """A `--model` value that does not follow the grammar of `parse_model_spec`; the message is one line
+    naming the value and what is wrong, fit to print as is."""
 
-    The part after the last "@" counts as a URL only when it starts with http:// or https://, so model ids
-    that contain "@" still work. Returns (model, base URL or `default_base_url`)."""
-    model, at, url = spec.rpartition("@")
-    if at and model and url.lower().startswith(("http://", "https://")):
-        return model, url
-    return spec, default_base_url
+
+SPEC_KEYS: tuple[str, ...] = ("thinking", "effort", "max_tokens")
+"""The per-model setting keys of `parse_model_spec`, in the order a canonical spec writes them."""
+
+_SPEC_CHOICES: dict[str, tuple[str, ...]] = {
+    "thinking": ("on", "off", "default"),
+    "effort": ("default", *REASONING_EFFORTS),
+}
+_URL_AT = re.compile(r"@(?=https?://)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One parsed `--model`: the model id, its own settings as canonical (key, value) pairs in `SPEC_KEYS`
+    order (values lower-case, `max_tokens` a positive integer in decimal), and its base URL (None: the
+    shared `--base-url`)."""
+
+    model: str
+    settings: tuple[tuple[str, str], ...] = ()
+    base_url: str | None = None
+
+    def __str__(self) -> str:
+        """The canonical spec, which `parse_model_spec` reads back to an equal `ModelSpec`."""
+        bracket = self.model.endswith("]") or bool(self.settings)
+        text = self.model + (f"[{self._pairs()}]" if bracket else "")
+        return text + (f"@{self.base_url}" if self.base_url else "")
+
+    def _pairs(self) -> str:
+        return ",".join(f"{k}={v}" for k, v in self.settings)
+
+    def label(self) -> str:
+        """The row label: the model, its settings in brackets after a space, "@URL" if it has its own
+        endpoint ("qwen3 [thinking=off]", "demo-v3@http://127.0.0.1:8000/v1"), so that two targets of one
+        model are told apart."""
+        text = self.model + (f" [{self._pairs()}]" if self.settings else "")
+        return text + (f"@{self.base_url}" if self.base_url else "")
+
+    def apply(self, settings: GenerationSettings) -> GenerationSettings:
+        """`settings` with this spec's model and its own settings in place of the shared ones
+        (`effort=default` clears a shared `--reasoning-effort`)."""
+        own = dict(self.settings)
+        changes: dict[str, Any] = {"model": self.model}
+        if "thinking" in own:
+            changes["thinking"] = own["thinking"]
+        if "effort" in own:
+            changes["reasoning_effort"] = None if own["effort"] == "default" else own["effort"]
+        if "max_tokens" in own:
+            changes["max_tokens"] = int(own["max_tokens"])
+        return dataclasses.replace(settings, **changes)
+
+
+def parse_model_spec(spec: str) -> ModelSpec:
+    """Parse a `--model` of `compare`: a model id, optionally its own settings, optionally its own endpoint.
+
+    Grammar (whitespace around keys and values is ignored, keys and values are case-insensitive)::
+
+        spec     = model [ "[" [ setting *( "," setting ) ] "]" ] [ "@" url ]
+        setting  = key "=" value
+        key      = "thinking" | "effort" | "max_tokens"
+        thinking = "on" | "off" | "default"
+        effort   = "default" | "none" | "minimal" | "low" | "medium" | "high"
+        max_tokens = a positive integer
+        url      = ("http://" | "https://") anything
+
+    The URL starts at the *first* "@" directly followed by http:// or https://, so model ids with "@", ":"
+    or "/" (`hf.co/unsloth/Qwen3:Q4_K_M`, `org/model@v2`) and URLs with "@" or "[" (userinfo, IPv6) both
+    work. The settings are the bracket that ends what comes before the URL (from its last "["); a model id
+    that itself ends with "]" is written with an empty bracket after it (`x[1][]`). A model id cannot
+    contain "@http://" or "@https://". Examples: `qwen3[thinking=off]`,
+    `qwen3[thinking=on,effort=high]@http://host:8000/v1`.
+
+    Returns a `ModelSpec`; raises `ModelSpecError` (one line) for an empty model, a setting that is not
+    KEY=VALUE, an unknown or repeated key, or a value out of range.
+    """
+    head, url = spec, None
+    found = _URL_AT.search(spec)
+    if found is not None:
+        head, url = spec[: found.start()], spec[found.end() :]
+    settings: dict[str, str] = {}
+    if head.endswith("]") and "[" in head:
+        cut = head.rindex("[")
+        inner = head[cut + 1 : -1]
+        head = head[:cut]
+        if inner.strip():
+            for item in inner.split(","):
+                key, eq, value = (part.strip().lower() for part in item.partition("="))
+                if not eq or not key:
+                    raise ModelSpecError(
+                        f"--model {spec!r}: {item.strip()!r} is not KEY=VALUE (keys: {', '.join(SPEC_KEYS)}; "
+                        "a model id ending in ']' is written with an empty '[]' after it)"
+                    )
+                if key not in SPEC_KEYS:
+                    raise ModelSpecError(f"--model {spec!r}: unknown setting {key!r} (keys: {', '.join(SPEC_KEYS)})")
+                if key in settings:
+                    raise ModelSpecError(f"--model {spec!r}: {key} is given twice")
+                settings[key] = _spec_value(spec, key, value)
+    if not head:
+        raise ModelSpecError(f"--model {spec!r}: no model id")
+    return ModelSpec(
+        model=head,
+        settings=tuple((k, settings[k]) for k in SPEC_KEYS if k in settings),
+        base_url=url,
+    )
+
+
+def _spec_value(spec: str, key: str, value: str) -> str:
+    if key == "max_tokens":
+        if not (value.isascii() and value.isdigit()) or int(value) < 1:
+            raise ModelSpecError(f"--model {spec!r}: max_tokens must be a positive integer, not {value!r}")
+        return str(int(value))
+    choices = _SPEC_CHOICES[key]
+    if value not in choices:
+        raise ModelSpecError(f"--model {spec!r}: {key} must be one of {', '.join(choices)}, not {value!r}")
+    return value
 
 
 # -- one run without a store (the CLI) ------------------------------------------------------------------
@@ -294,6 +415,10 @@ class CompareRun:
     def running(self) -> bool:
         return any(not r.done.is_set() for r in self.replies())
 
+    def finished(self) -> bool:
+        """Has every reply ended and been saved? (Then the store holds all of the run.)"""
+        return all(r.saved.is_set() for r in self.replies())
+
     def stop(self) -> None:
         """Stop every column's reply still streaming (each keeps what came)."""
         for reply in self.replies():
@@ -335,9 +460,8 @@ class CompareService:
             conv = self.store.create_conversation(endpoint=target.profile.name, model=target.settings.model)
             self.store.add_compare_member(group, position, conv.id, describe(target))
             run.columns.append(Column(target=target, conversation_id=conv.id))
-        with self._lock:
-            self._runs[group] = run
         self._send(run, prompt)
+        self._hold(run)
         return run
 
     def follow_up(self, group_id: str, prompt: str, *, api_key: str | None = None) -> CompareRun:
@@ -350,7 +474,23 @@ class CompareService:
             for column in run.columns:
                 column.target.api_key = column.target.api_key or api_key
         self._send(run, prompt)
+        self._hold(run)
         return run
+
+    def _hold(self, run: CompareRun) -> None:
+        """Hold `run` as the newest one, then bound what is held: finished runs beyond the newest
+        `KEEP_FINISHED` are dropped (the store has them; `get` rebuilds them). Running ones are always kept."""
+        with self._lock:
+            self._runs.pop(run.group_id, None)  # re-inserted last: the dict's order is the order runs were used
+            self._runs[run.group_id] = run
+            finished = [gid for gid, held in self._runs.items() if held.finished()]
+            for gid in finished[: max(0, len(finished) - KEEP_FINISHED)]:
+                del self._runs[gid]
+
+    def held(self) -> list[str]:
+        """The group ids of the runs held in memory, oldest first."""
+        with self._lock:
+            return list(self._runs)
 
     def _send(self, run: CompareRun, prompt: str) -> None:
         for column in run.columns:
@@ -376,7 +516,11 @@ class CompareService:
                 Column(target=target_from(description), conversation_id=cid, reply=self.replies.get(cid))
             )
         with self._lock:
-            return self._runs.setdefault(group_id, run)
+            held = self._runs.get(group_id)
+        if held is not None:  # another page rebuilt it meanwhile
+            return held
+        self._hold(run)
+        return run
 
     def running(self, group_id: str) -> CompareRun | None:
         run = self.get(group_id)
@@ -408,21 +552,3 @@ def last_turns(conversations: Sequence[Conversation]) -> list[AssistantTurn | No
         turns = [m.turn for m in conv.messages if m.role == "assistant" and m.turn is not None]
         out.append(turns[-1] if turns else None)
     return out
-
-
-def to_markdown(names: Sequence[str], conversations: Sequence[Conversation], *, include_reasoning: bool = True) -> str:
-    """A compare run as Markdown: the metrics table of the latest turns, then each column's conversation one
-    after another (`viewer.export.to_markdown`, so untrusted text is escaped the same way)."""
-    from viewer.export import to_markdown as conversation_markdown
-
-    rows = [metrics(t) if t is not None else {} for t in last_turns(conversations)]
-    head, body = table_rows(names, rows)
-    title = conversations[0].title if conversations else "Comparison"
-    parts = [f"# Comparison: {escape_markdown(title)}", "", markdown_table(head, body), ""]
-    for i, (name, conv) in enumerate(zip(names, conversations, strict=True), start=1):
-        parts += [
-            f"## Column {i}: {escape_markdown(name)}",
-            "",
-            conversation_markdown(conv, include_reasoning=include_reasoning),
-        ]
-    return "\n".join(parts).rstrip() + "\n"

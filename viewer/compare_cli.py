@@ -1,12 +1,16 @@
 """`reasoning-viewer compare`: one prompt to several models at once, a metrics table, `--runs N` statistics.
 
-Kept apart from cli.py (a launcher) and free of Streamlit, like `ask`. Each `--model` is "MODEL" (on
-`--base-url`) or "MODEL@BASE_URL" (another endpoint; see `viewer.compare.parse_model_spec`). The models of
-one run stream concurrently (`viewer.compare.run_once`); `--runs N` repeats the run N times, one after
-another, and reports the median and p90 of each metric (`viewer.compare.summarize`).
+Kept apart from cli.py (a launcher) and free of Streamlit, like `ask`. Each `--model` is
+"MODEL[KEY=VALUE,...]@BASE_URL", the bracket and the URL optional (grammar: `viewer.compare.parse_model_spec`):
+its own thinking on/off, reasoning effort and max_tokens over the shared options, and its own
+endpoint over `--base-url`, so "the same model, thinking on vs off" is a comparison too. Each row is labelled
+by `ModelSpec.label()` ("qwen3 [thinking=off]"). The models of one run stream concurrently
+(`viewer.compare.run_once`); `--runs N` repeats the run N times, one after another,
+and reports the median and p90 of each metric (`viewer.compare.summarize`).
 
 Output: a table on stdout (with `--show`, each reply before it); with `--json`, one object
 `{"results": [...]}`: per model in the order given, `ask --json`'s object plus "model" (the last run's);
+"model" is the row label, so it names the target, not only the model id ("qwen3 [thinking=off]");
 with `--runs N` > 1 also "runs" (every run's results) and "summary" (per model: median and p90).
 Exit status: 0, 1 if any reply failed, 2 for a usage problem, 130 if interrupted.
 """
@@ -27,30 +31,34 @@ from viewer.replies import Target
 from viewer.request_builder import GenerationSettings
 
 
-def targets_from_args(args: argparse.Namespace) -> list[Target]:
-    """One target per `--model`, sharing ask's options. Raises ValueError naming a model with no endpoint."""
-    out = []
-    for spec in args.model:
-        model, base_url = compare.parse_model_spec(spec, args.base_url)
+def targets_from_args(args: argparse.Namespace) -> tuple[list[str], list[Target]]:
+    """The row labels and targets of the `--model`s, in order: each over the shared options, with its own
+    settings and endpoint (`viewer.compare.parse_model_spec`). Raises ValueError (one line) for a `--model`
+    that does not parse or has no endpoint."""
+    names, out = [], []
+    for raw in args.model:
+        spec = compare.parse_model_spec(raw)
+        base_url = spec.base_url or args.base_url
         if not base_url:
-            raise ValueError(f"no endpoint for {spec!r}: pass --base-url URL or write it as {spec}@URL")
-        settings = GenerationSettings(
-            model=model,
+            raise ValueError(f"no endpoint for {raw!r}: pass --base-url URL or write it as {raw}@URL")
+        shared = GenerationSettings(
+            model=spec.model,
             system_prompt=args.system,
             temperature=args.temperature,
             max_tokens=args.max_tokens,
             reasoning_effort=args.reasoning_effort,
         )
         profile = EndpointProfile(name=base_url, base_url=base_url, api_key_env=args.api_key_env)
+        names.append(spec.label())
         out.append(
             Target(
                 profile=profile,
-                settings=settings,
+                settings=spec.apply(shared),
                 connect_timeout=args.connect_timeout,
                 read_timeout=args.read_timeout,
             )
         )
-    return out
+    return names, out
 
 
 def _show(out: TextIO, name: str, turn: AssistantTurn) -> None:
@@ -76,11 +84,10 @@ def main(args: argparse.Namespace) -> int:
         print("reasoning-viewer: --runs must be 1 or more", file=sys.stderr)
         return 2
     try:
-        targets = targets_from_args(args)
+        names, targets = targets_from_args(args)
     except ValueError as exc:
         print(f"reasoning-viewer: {exc}", file=sys.stderr)
         return 2
-    names = list(args.model)
     stop = threading.Event()
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 

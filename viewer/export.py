@@ -208,8 +208,9 @@ def _render_link_open(self: Any, tokens: Any, idx: int, options: Any, env: Any) 
     return self.renderToken(tokens, idx, options, env)
 
 
-def _markdown_renderer() -> MarkdownIt:
-    """CommonMark with raw HTML *disabled*: any tag the model writes is escaped and shown as text."""
+def markdown_renderer() -> MarkdownIt:
+    """CommonMark with raw HTML *disabled*: any tag the model writes is escaped and shown as text; only
+    http(s), mailto and in-page links; images become links (nothing is fetched when the page opens)."""
     md = MarkdownIt("commonmark", {"html": False, "breaks": True}).enable(["table", "strikethrough"])
     md.validateLink = _safe_link  # type: ignore[method-assign]
     md.add_render_rule("image", _render_image)
@@ -260,24 +261,39 @@ def to_html(conv: Conversation, *, include_reasoning: bool = True) -> str:
     Content-Security-Policy of `default-src 'none'` backs that up: even if something slipped through, the
     page could run no script and fetch nothing. Reasoning is folded (a closed `<details>`) as in the app.
     """
-    md = _markdown_renderer()
+    meta = [
+        f"{len(conv.messages)} messages",
+        f"started {conv.created_at:%Y-%m-%d %H:%M}",
+        f"updated {updated_at(conv):%Y-%m-%d %H:%M}",
+    ]
+    if conv.model:
+        meta.append(conv.model)
+    meta.append(f"exported by reasoning-viewer {__version__}")
+    return html_page(conv.title, " · ".join(meta), "\n".join(html_messages(conv, include_reasoning=include_reasoning)))
+
+
+def html_messages(conv: Conversation, *, include_reasoning: bool = True, heading: str = "h2") -> list[str]:
+    """The conversation's messages as HTML sections, one string each, as `to_html` shows them (model text
+    rendered by `markdown_renderer`, everything else escaped). `heading`: the tag of each role heading."""
+    md = markdown_renderer()
     esc = html.escape
+    h = heading
     parts: list[str] = []
     for message in _messages_to_show(conv):
         if message.role == "user":
             parts.append(
-                '<section class="msg user"><h2 class="role">You</h2>'
+                f'<section class="msg user"><{h} class="role">You</{h}>'
                 f'<div class="user-text">{esc(message.content)}</div></section>'
             )
         elif message.role == "system":
             parts.append(
-                '<section class="msg system"><h2 class="role">System prompt</h2>'
+                f'<section class="msg system"><{h} class="role">System prompt</{h}>'
                 f'<div class="system-text">{esc(message.content)}</div></section>'
             )
         else:
             model = _model_of(message, conv)
             model_html = f' <span class="model">· {esc(model)}</span>' if model else ""
-            body = [f'<section class="msg assistant"><h2 class="role">Assistant{model_html}</h2>']
+            body = [f'<section class="msg assistant"><{h} class="role">Assistant{model_html}</{h}>']
             turn = message.turn
             if turn is not None and include_reasoning and turn.reasoning.strip():
                 body.append(
@@ -304,26 +320,22 @@ def to_html(conv: Conversation, *, include_reasoning: bool = True) -> str:
                 )
             body.append("</section>")
             parts.append("".join(body))
+    return parts
 
-    meta = [
-        f"{len(conv.messages)} messages",
-        f"started {conv.created_at:%Y-%m-%d %H:%M}",
-        f"updated {updated_at(conv):%Y-%m-%d %H:%M}",
-    ]
-    if conv.model:
-        meta.append(conv.model)
-    meta.append(f"exported by reasoning-viewer {__version__}")
-    title = esc(conv.title)
+
+def html_page(title: str, meta: str, body: str, *, css: str = "") -> str:
+    """A standalone page around `body` (trusted HTML: built from escaped or safely rendered parts): `title`
+    and `meta` (plain text, escaped here), the export CSS plus `css`, the strict Content-Security-Policy
+    and no referrer."""
+    esc = html.escape
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
         '<meta name="referrer" content="no-referrer">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{title}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"
-        f'<h1>{title}</h1>\n<p class="meta">{esc(" · ".join(meta))}</p>\n'
-        + "\n".join(parts)
-        + "\n</main>\n</body>\n</html>\n"
+        f"<title>{esc(title)}</title>\n<style>{_CSS}{css}</style>\n</head>\n<body>\n<main>\n"
+        f'<h1>{esc(title)}</h1>\n<p class="meta">{esc(meta)}</p>\n' + body + "\n</main>\n</body>\n</html>\n"
     )
 
 
@@ -347,6 +359,14 @@ def to_json(conv: Conversation, *, include_reasoning: bool = True) -> str:
     the rest, timings and token counts included, is kept. Request parameters pass through `scrub_secrets`
     like everything the store writes, since an export is a file too.
     """
+    data = conversation_data(conv, include_reasoning=include_reasoning)
+    return json.dumps({"format": FORMAT, "conversation": data}, ensure_ascii=False, indent=2) + "\n"
+
+
+def conversation_data(conv: Conversation, *, include_reasoning: bool = True) -> dict[str, Any]:
+    """The conversation as `to_json` writes it under "conversation": `Conversation.model_dump(mode="json")`
+    with request parameters scrubbed of credentials, errors redacted and, without reasoning, the reasoning,
+    raw text and outline emptied."""
     data = conv.model_dump(mode="json")
     turns = [m.get("turn") for m in data["messages"]] + [v for m in data["messages"] for v in m.get("versions", [])]
     for turn in turns:
@@ -360,7 +380,7 @@ def to_json(conv: Conversation, *, include_reasoning: bool = True) -> str:
             turn["raw"] = ""
             turn["outline"] = []  # step titles are reasoning text
             turn["step_titles"] = {}
-    return json.dumps({"format": FORMAT, "conversation": data}, ensure_ascii=False, indent=2) + "\n"
+    return data
 
 
 def _first_error(exc: ValidationError) -> str:

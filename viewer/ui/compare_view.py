@@ -10,11 +10,13 @@ one loop. Stop stops every column; going away stops none.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import streamlit as st
 
-from viewer import compare, labels
+from viewer import compare, compare_export, labels
 from viewer.compare import CompareRun, CompareService
+from viewer.export import export_filename
 from viewer.models import AssistantTurn, Conversation, Message
 from viewer.replies import ReplyRefused, Target
 from viewer.request_builder import REASONING_EFFORTS, ThinkingSwitch
@@ -218,13 +220,19 @@ def _show_run(service: CompareService, run: CompareRun) -> list[chat.LiveReplyVi
         metrics_table(names, compare.last_turns(convs))
         with st.expander("This comparison"):
             include = st.checkbox("Include reasoning", value=True, key="compare_export_reasoning")
-            slug = "".join(ch if ch.isalnum() else "-" for ch in title.lower()).strip("-")[:40] or "comparison"
-            st.download_button(
-                "Markdown",
-                lambda: compare.to_markdown(names, convs, include_reasoning=include),
-                f"compare-{slug}.md",
-                "text/markdown",
-            )
+            targets = [c.target for c in run.columns]
+            for label, render, extension, mime in (
+                ("Markdown", compare_export.to_markdown, "md", "text/markdown"),
+                ("HTML", compare_export.to_html, "html", "text/html"),
+                ("JSON", compare_export.to_json, "json", "application/json"),
+            ):
+                st.download_button(
+                    label,
+                    functools.partial(render, names, targets, convs, include_reasoning=include),
+                    export_filename(f"compare {title}", extension),
+                    mime,
+                    key=f"compare-export-{extension}",
+                )
             if st.checkbox("Delete this comparison…", key=f"compare-del-{run.group_id}") and st.button(
                 "Yes, delete it", type="primary"
             ):
