@@ -20,7 +20,7 @@ from markdown_it import MarkdownIt
 from viewer.demo.replay import SHOWCASE_PROMPT, ReplayServer, is_capture
 from viewer.export import export_filename, from_json, to_html, to_json, to_markdown
 from viewer.labels import reasoning_label, stats_line, thought_label
-from viewer.models import AssistantTurn, EndpointProfile
+from viewer.models import AssistantTurn, Conversation, EndpointProfile, Message
 from viewer.safe_markdown import (
     escape_markdown,
     keep_line_breaks,
@@ -29,7 +29,7 @@ from viewer.safe_markdown import (
     plain_text_markdown,
 )
 from viewer.store import LATEST_VERSION, Store, UnknownConversation, make_snippet
-from viewer.ui import context, sidebar
+from viewer.ui import chat, context, sidebar
 from viewer.ui.conv_settings import apply_stored_markers
 
 from .test_app import (  # noqa: F401  (pytest fixtures, used by name)
@@ -526,3 +526,46 @@ def test_a_search_hit_in_a_prompt_or_an_answer_marks_the_match_there(server: Rep
         run(at)
         marked = [m.value for m in at.main.markdown if f":orange-background[{query}]" in m.value]
         assert len(marked) == 1, (field, [m.value for m in at.main.markdown])
+
+
+# -- time to interactive: a long conversation draws its newest messages, earlier ones on demand ---------------
+
+
+def _long_conversation(store: Store, turns: int) -> Conversation:
+    messages: list[Message] = []
+    for i in range(turns):
+        messages.append(Message(role="user", content=f"Question {i + 1} of {turns}"))
+        messages.append(Message(role="assistant", turn=AssistantTurn(answer=f"Answer {i + 1}", status="done")))
+    return store.import_conversation(Conversation(title=f"{turns} turns", model="demo-r1", messages=messages))
+
+
+def test_a_long_conversation_opens_on_its_newest_messages_and_shows_earlier_ones_on_demand(
+    server: ReplayServer, store: Store
+) -> None:
+    conv = _long_conversation(store, 15)
+    at = new_app()
+    at.query_params["c"] = conv.id
+    run(at)
+    drawn = [m for m in at.main.chat_message]
+    assert len(drawn) == chat.HISTORY_SHOWN and drawn[0].name == "user"
+    assert drawn[0].markdown[0].value.startswith("Question 6 of 15")
+    [earlier] = [b for b in at.main.button if b.key == f"earlier-{conv.id}"]
+    assert earlier.label == "Show earlier messages (10 not shown)"  # nothing hidden silently
+    earlier.click()
+    run(at)
+    assert len(at.main.chat_message) == 30
+    assert not [b for b in at.main.button if b.key == f"earlier-{conv.id}"]
+
+
+def test_a_search_hit_in_an_earlier_message_draws_back_to_it(server: ReplayServer, store: Store) -> None:
+    conv = _long_conversation(store, 15)
+    at = new_app()
+    at.sidebar.text_input(key="search").input("Question 2 of 15")
+    run(at)
+    [hit] = [b for b in at.sidebar.button if (b.key or "").startswith("hit-")]
+    hit.click()
+    run(at)
+    assert current_id(at) == conv.id
+    users = [m for m in at.main.chat_message if m.name == "user"]
+    assert users[0].markdown[0].value.startswith(":orange-background[Question 2 of 15]")
+    assert len(users) == 14  # from the hit on; one earlier message pair stays behind the button

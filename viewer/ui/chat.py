@@ -33,6 +33,7 @@ UPDATES_PER_S = 15
 MESSAGE_OVERHEAD_BYTES = 120  # what a websocket message costs beyond its text, roughly
 RESEND_BYTES_PER_S = 1000  # at most this much of a slowly growing paragraph is re-sent per second
 NOTICE_KEY = "composer_notice"  # a refusal to show above the composer on the next run
+HISTORY_SHOWN = 20  # messages drawn when a conversation opens; earlier ones on demand
 PROVISIONAL_NOTE = ":material/hourglass_top: May be reasoning: it moves into a thinking section if the model closes one"
 
 
@@ -151,13 +152,47 @@ def _version_switcher(msg: Message) -> None:
         st.button("›", key=f"vnext-{msg.id}", disabled=k >= n, on_click=_step_version, args=(key, n, 1))
 
 
+def _history_key(conv_id: str) -> str:
+    return f"history-shown-{conv_id}"
+
+
+def first_shown(conv: Conversation) -> int:
+    """Index of the first message drawn: the newest `HISTORY_SHOWN` messages (more once "Show earlier
+    messages" is clicked), always from a user message on, and back to a search hit opened in this conversation.
+
+    A long conversation opens as fast as a short one: the browser renders only what is drawn (issue 10, time
+    to interactive). Nothing is hidden silently: a button above says how many earlier messages there are."""
+    shown = st.session_state.get(_history_key(conv.id), HISTORY_SHOWN)
+    first = max(0, len(conv.messages) - (shown if isinstance(shown, int) else HISTORY_SHOWN))
+    mark = st.session_state.get(sidebar.SEARCH_MARK_KEY)
+    if isinstance(mark, sidebar.SearchMark):
+        first = min([first] + [i for i, m in enumerate(conv.messages) if m.id == mark.message_id])
+    while first > 0 and conv.messages[first].role != "user":
+        first -= 1
+    return first
+
+
+def _show_earlier(conv_id: str, total: int, first: int) -> None:
+    st.session_state[_history_key(conv_id)] = total - first + HISTORY_SHOWN
+
+
 def render_conversation(conv: Conversation, service: ReplyService, live: Reply | None) -> None:
-    """Every message but the live reply (drawn by `watch_live`). A reply this process holds in memory is
-    drawn from memory, which is never older than the stored row (it may not be saved yet)."""
+    """The newest messages (`first_shown`) but the live reply (drawn by `watch_live`). A reply this process
+    holds in memory is drawn from memory, which is never older than the stored row (it may not be saved yet)."""
     last_assistant = max((i for i, m in enumerate(conv.messages) if m.role == "assistant"), default=-1)
     held = service.get(conv.id)
+    first = first_shown(conv)
+    earlier = sum(1 for m in conv.messages[:first] if m.role != "system")
+    if earlier:
+        st.button(
+            f"Show earlier messages ({earlier} not shown)",
+            key=f"earlier-{conv.id}",
+            icon=":material/expand_less:",
+            on_click=_show_earlier,
+            args=(conv.id, len(conv.messages), first),
+        )
     for i, msg in enumerate(conv.messages):
-        if msg.role == "system":
+        if i < first or msg.role == "system":
             continue
         if live is not None and msg.id == live.message_id:
             continue
