@@ -26,7 +26,7 @@ from viewer.export import to_json
 from viewer.models import AssistantTurn, Conversation, Message
 from viewer.safe_markdown import escape_markdown, model_markdown
 from viewer.store import Store
-from viewer.ui import context
+from viewer.ui import context, sidebar
 from viewer.ui.chat import split_paragraphs
 
 APP_FILE = Path(__file__).resolve().parents[1] / "viewer" / "ui" / "app.py"
@@ -106,6 +106,14 @@ def run(at: AppTest) -> AppTest:
 
 def new_app() -> AppTest:
     return run(AppTest.from_file(str(APP_FILE), default_timeout=RUN_TIMEOUT_S))
+
+
+def open_sections(at: AppTest, *labels: str, open_: bool = True) -> AppTest:
+    """Open (or close) sidebar sections drawn only while open (`sidebar.LAZY_SECTIONS`), as a click on their
+    header does; then run the page."""
+    for label in labels:
+        at.session_state[sidebar.LAZY_SECTIONS[label]] = open_
+    return run(at)
 
 
 def wait_until(at: AppTest, condition: Callable[[], bool], what: str) -> None:
@@ -320,6 +328,7 @@ def test_prefilled_model_is_remembered_per_endpoint_and_model(server: ReplayServ
 def test_reply_cut_by_budget_offers_retry_with_twice_the_tokens(server: ReplayServer, store: Store) -> None:
     at = new_app()
     choose_model(at, "demo-r1")
+    open_sections(at, "Generation")
     at.sidebar.checkbox(key="use_max_tokens").check()
     run(at)  # the value is enabled once its "set" box is on
     at.sidebar.number_input(key="max_tokens").set_value(20)
@@ -425,6 +434,7 @@ def test_conversation_list_rename_and_delete(server: ReplayServer, store: Store)
     at.sidebar.button(key=f"conv-{first_id}").click()
     run(at)
     assert current_id(at) == first_id
+    open_sections(at, "This conversation")
     at.sidebar.text_input(key=f"title-{first_id}").input("Multiplication")
     run(at)
     button(at, "Rename").click()
@@ -478,9 +488,16 @@ def test_export_download_buttons_exist_for_the_open_conversation(server: ReplayS
     send(at, MULTIPLY)
     finished_turn(at, store)
     run(at)
+    assert not at.get("download_button"), "the This conversation section is drawn only while open"
+    open_sections(at, "This conversation")
     labels = [b.label for b in at.get("download_button")]
     assert labels == ["Markdown", "HTML", "JSON"]
     assert at.sidebar.checkbox(key="export_reasoning").value is True
+    at.sidebar.checkbox(key="export_reasoning").uncheck()
+    open_sections(at, "This conversation", open_=False)
+    assert not at.get("download_button")
+    open_sections(at, "This conversation")
+    assert at.sidebar.checkbox(key="export_reasoning").value is False, "kept while the section was closed"
 
 
 def test_import_opens_the_conversation_and_a_bad_file_is_a_clear_error(server: ReplayServer, store: Store) -> None:
@@ -492,6 +509,8 @@ def test_import_opens_the_conversation_and_a_bad_file_is_a_clear_error(server: R
     button(at, "New chat").click()
     run(at)
 
+    assert not at.sidebar.file_uploader, "the Import section is drawn only while open"
+    open_sections(at, "Import")
     at.sidebar.file_uploader(key="import_file").upload("chat.json", exported, "application/json")
     run(at)
     button(at, "Import").click()
@@ -529,6 +548,8 @@ def test_search_lists_hits_in_two_copies_of_one_conversation(server: ReplayServe
 
 def test_save_endpoint_selects_it_and_delete_removes_it(server: ReplayServer, store: Store) -> None:
     at = new_app()
+    assert not at.sidebar.get("form"), "the Manage endpoints section is drawn only while open"
+    open_sections(at, "Manage endpoints")
 
     def fill_form(name: str, base_url: str) -> None:
         for field in at.sidebar.text_input:
@@ -630,6 +651,7 @@ def test_xss_answer_is_markdown_without_unsafe_html(server: ReplayServer, store:
 def test_bad_extra_request_json_is_a_clear_error(server: ReplayServer, store: Store) -> None:
     at = new_app()
     choose_model(at, "demo-r1")
+    open_sections(at, "Thinking")
     at.sidebar.text_area(key="extra_json").input('{"top_k": 20,')
     run(at)
     send(at, MULTIPLY)

@@ -42,6 +42,7 @@ from .test_app import (  # noqa: F401  (pytest fixtures, used by name)
     db_path,
     finished_turn,
     new_app,
+    open_sections,
     run,
     send,
     server,
@@ -63,6 +64,7 @@ def _model_box(at):
 def test_reopened_conversation_sends_to_its_own_model_and_settings(server: ReplayServer, store: Store) -> None:
     at = new_app()
     choose_model(at, "demo-r1-prefilled")
+    open_sections(at, "Generation", "Thinking")
     at.sidebar.checkbox(key="use_temperature").check()
     run(at)  # the value is enabled once its "set" box is on
     at.sidebar.slider(key="temperature").set_value(1.3)
@@ -112,6 +114,7 @@ def test_reopened_conversation_sends_to_its_own_model_and_settings(server: Repla
     again.query_params["c"] = first_id
     run(again)
     assert _model_box(again).value == "demo-r1-prefilled"
+    open_sections(again, "Generation")
     assert again.sidebar.slider(key="temperature").value == 1.3
 
 
@@ -136,6 +139,7 @@ def test_model_not_listed_by_the_server_is_restored_as_typed(server: ReplayServe
 def test_endpoint_model_settings_and_markers_survive_a_reload(server: ReplayServer, db_path: Path) -> None:
     at = new_app()
     choose_model(at, "demo-v3")
+    open_sections(at, "Generation", "Thinking")
     at.sidebar.text_area(key="system_prompt").input("Be brief.")
     at.sidebar.selectbox(key="reasoning_effort").set_value("high")
     at.sidebar.text_input(key="marker_start").input("<my_think>")
@@ -151,6 +155,7 @@ def test_endpoint_model_settings_and_markers_survive_a_reload(server: ReplayServ
 
     reloaded = new_app()  # a reload is a new session on the same server process
     assert _model_box(reloaded).value == "demo-v3"
+    open_sections(reloaded, "Generation", "Thinking")
     assert reloaded.sidebar.text_area(key="system_prompt").value == "Be brief."
     assert reloaded.sidebar.selectbox(key="reasoning_effort").value == "high"
     assert reloaded.sidebar.text_input(key="marker_start").value == "<my_think>"
@@ -358,6 +363,7 @@ def test_thinking_past_a_minute_reads_in_minutes_and_seconds() -> None:
 def test_a_reply_cut_by_the_budget_can_be_retried_without_a_limit(server: ReplayServer, store: Store) -> None:
     at = new_app()
     choose_model(at, "demo-r1")
+    open_sections(at, "Generation")
     at.sidebar.checkbox(key="use_max_tokens").check()
     run(at)  # the value is enabled once its "set" box is on
     at.sidebar.number_input(key="max_tokens").set_value(20)
@@ -435,6 +441,7 @@ def test_sidebar_new_chat_on_top_grouped_by_date_titles_told_apart_rename_on_ent
     run(at)
     [current] = [b for b in at.sidebar.button if b.key == f"conv-{old.id}"]
     assert current.proto.type == "primary" and current.label.startswith("▸ ")
+    open_sections(at, "This conversation")
     at.sidebar.text_input(key=f"title-{old.id}").input("Renamed by Enter")
     run(at)  # no button clicked
     assert store.get_conversation(old.id).title == "Renamed by Enter"
@@ -457,6 +464,7 @@ def test_sidebar_new_chat_on_top_grouped_by_date_titles_told_apart_rename_on_ent
 def test_settings_do_what_they_say(server: ReplayServer, store: Store) -> None:
     at = new_app()
     choose_model(at, "demo-r1")
+    open_sections(at, "Generation", "Thinking")
     # D15: a value whose "set" box is off is not sent, and looks disabled.
     assert at.sidebar.slider(key="temperature").disabled
     assert at.sidebar.number_input(key="max_tokens").disabled
@@ -474,6 +482,52 @@ def test_settings_do_what_they_say(server: ReplayServer, store: Store) -> None:
     assert "reasoning_effort" not in msg.turn.request_params
     assert msg.turn.request_params.get("chat_template_kwargs") == {"enable_thinking": False}
     assert msg.turn.reasoning == "" and msg.turn.answer.startswith("17 × 23 = **391**")
+
+
+def test_closed_sidebar_sections_are_not_drawn_and_keep_their_settings(server: ReplayServer, db_path: Path) -> None:
+    """Issue 10 (time to interactive): the Generation, Thinking, Manage endpoints and Import sections draw their
+    widgets only while open; what was set in them is still sent, saved and shown when they are closed."""
+    at = new_app()
+    choose_model(at, "demo-r1")
+    assert [e.label for e in at.sidebar.expander] == ["Manage endpoints", "Generation", "Thinking", "Import"]
+    assert not at.sidebar.slider and not at.sidebar.radio and not at.sidebar.toggle
+    assert not at.sidebar.file_uploader and not at.sidebar.get("form") and not at.sidebar.text_area
+    assert at.session_state["read_timeout"] == 600, "the settings have their defaults before any section opened"
+
+    open_sections(at, "Generation", "Thinking")
+    at.sidebar.checkbox(key="use_temperature").check()
+    run(at)
+    at.sidebar.slider(key="temperature").set_value(1.3)
+    at.sidebar.radio(key="thinking").set_value("on")
+    at.sidebar.selectbox(key="history_policy").set_value("inline")
+    at.sidebar.text_input(key="marker_start").input("<my_think>")
+    at.sidebar.text_input(key="marker_end").input("</my_think>")
+    run(at)
+    open_sections(at, "Generation", "Thinking", open_=False)
+    run(at)  # more runs without the widgets: Streamlit would drop a value not kept
+    assert not at.sidebar.slider and not at.sidebar.radio
+    send(at, MULTIPLY)
+    _, msg = finished_turn(at, store=context.get_store())
+    assert msg.turn.request_params.get("temperature") == 1.3
+    assert msg.turn.request_params.get("chat_template_kwargs") == {"enable_thinking": True}
+    with Store(db_path) as s:
+        assert s.get_setting("profile_markers") == {"Configured": ["<my_think>", "</my_think>"]}
+    open_sections(at, "Generation", "Thinking")
+    assert at.sidebar.checkbox(key="use_temperature").value is True
+    assert at.sidebar.slider(key="temperature").value == 1.3
+    assert at.sidebar.radio(key="thinking").value == "on"
+    assert at.sidebar.text_input(key="marker_start").value == "<my_think>"
+
+    # A reload (a new session, every section closed) sends with the same settings and markers.
+    reloaded = new_app()
+    assert not reloaded.sidebar.slider
+    assert reloaded.session_state["history_policy"] == "inline", "the model's policy, with Thinking closed"
+    send(reloaded, "And 323?")
+    _, again = finished_turn(reloaded, store=context.get_store())
+    assert again.turn.request_params.get("temperature") == 1.3
+    assert again.turn.request_params.get("chat_template_kwargs") == {"enable_thinking": True}
+    with Store(db_path) as s:
+        assert s.get_setting("profile_markers") == {"Configured": ["<my_think>", "</my_think>"]}
 
 
 def test_a_conversation_whose_endpoint_is_gone_keeps_the_sidebar_choice(server: ReplayServer, store: Store) -> None:

@@ -341,8 +341,12 @@ def _server_runs(log: Path) -> list[float]:
 
 
 def _rerun_times(page: Page, run_log: Path, repeats: int, warmup: int = 2) -> tuple[list[float], list[float]]:
-    """Toggle "Include reasoning" `warmup + repeats` times: (browser click → idle, server script run) in ms."""
+    """Toggle "Include reasoning" `warmup + repeats` times: (browser click → idle, server script run) in ms.
+
+    Its sidebar section is drawn only while open, and opening it is a rerun: that one is waited for first."""
+    opened = page.evaluate("() => window.__rvRuns")
     page.get_by_text("This conversation", exact=True).click()
+    page.wait_for_function("n => window.__rvRuns > n", arg=opened, timeout=60_000)
     box = page.get_by_text("Include reasoning", exact=True)
     expect(box).to_be_visible()
     browser_ms: list[float] = []

@@ -6,8 +6,10 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Final
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from viewer.client import ChatClient, normalize_base_url
 from viewer.errors import ViewerError
@@ -30,6 +32,43 @@ HISTORY_LABELS: dict[HistoryPolicy, str] = {
 }
 HISTORY_POLICIES: list[HistoryPolicy] = list(HISTORY_LABELS)
 SEARCH_MARK_KEY = "search_mark"  # the search hit last opened, whose matches are marked
+# Sidebar sections drawn only while open (`lazy_section`): label -> the expander's key (its open state).
+LAZY_SECTIONS = {
+    "Manage endpoints": "open_endpoints",
+    "Generation": "open_generation",
+    "Thinking": "open_thinking",
+    "Import": "open_import",
+    "This conversation": "open_this_conversation",
+}
+# The settings widgets of the Generation and Thinking sections keep their values while their section is closed
+# (and so not drawn): Streamlit would otherwise forget them at the end of the run.
+KEEP: Final = "session"
+# What those widgets show before their section is first opened (their own defaults), so the settings read
+# and saved (viewer/ui/settings.py, conv_settings.snapshot) are the same whether or not it ever was.
+SETTING_DEFAULTS: dict[str, object] = {
+    "system_prompt": "",
+    "use_temperature": False,
+    "temperature": 0.6,
+    "use_top_p": False,
+    "top_p": 0.95,
+    "use_max_tokens": False,
+    "max_tokens": 4096,
+    "read_timeout": 600,
+    "reasoning_effort": "default",
+    "thinking": "default",
+    "extra_json": "",
+}
+
+
+def lazy_section(label: str) -> DeltaGenerator | None:
+    """A sidebar expander whose content is drawn only while it is open; None while closed.
+
+    Issue 10 (time to interactive): Streamlit draws a closed expander's content in the page all the same, and
+    the browser's work on the first page grows with every widget, so closed sections cost nothing this way.
+    Opening or closing one reruns the script. Widgets inside that hold settings need `persist_state=KEEP`.
+    """
+    section = st.expander(label, key=LAZY_SECTIONS[label], on_change="rerun")
+    return section if section.open else None
 
 
 def open_conversation(conv_id: str | None) -> None:
@@ -82,8 +121,9 @@ def endpoint_section(store: Store, boot: Bootstrap) -> tuple[EndpointProfile, st
     profile = next(p for p in profiles if p.name == choice)
     st.caption(escape_markdown(profile.base_url))
     model = _model_picker(profile)
-    with st.expander("Manage endpoints"):
-        _profile_editor(store, profile)
+    if (section := lazy_section("Manage endpoints")) is not None:
+        with section:
+            _profile_editor(store, profile)
     keys = st.session_state.setdefault(SESSION_KEYS, {})
     typed = st.text_input(
         f"API key (this tab only; else ${profile.api_key_env})",
@@ -174,58 +214,83 @@ def _profile_editor(store: Store, current: EndpointProfile) -> None:
 
 
 def generation_section(service: ReplyService, profile: EndpointProfile, model: str | None) -> None:
-    with st.expander("Generation"):
-        st.text_area("System prompt", key="system_prompt", height=80)
-        c1, c2 = st.columns([1, 3])
-        # A value whose "set" box is off is not sent, and looks it (issue 10, D15).
-        c1.checkbox("set", key="use_temperature")
-        off = not st.session_state.get("use_temperature")
-        c2.slider("Temperature", 0.0, 2.0, 0.6, 0.05, key="temperature", disabled=off)
-        c1, c2 = st.columns([1, 3])
-        c1.checkbox("set", key="use_top_p")
-        off = not st.session_state.get("use_top_p")
-        c2.slider("top_p", 0.0, 1.0, 0.95, 0.01, key="top_p", disabled=off)
-        c1, c2 = st.columns([1, 3])
-        c1.checkbox("set", key="use_max_tokens")
-        off = not st.session_state.get("use_max_tokens")
-        c2.number_input(
-            "max_tokens", min_value=1, max_value=1_000_000, value=4096, step=256, key="max_tokens", disabled=off
+    ss = st.session_state
+    for key, value in SETTING_DEFAULTS.items():
+        ss.setdefault(key, value)
+    if model:  # the model's own policy, also while the Thinking section is closed
+        key = f"{profile.base_url}:{model}"
+        if "history_policy" not in ss or ss.get("_history_for") != key:
+            ss["history_policy"] = service.history_policy(profile.base_url, model)
+            ss["_history_for"] = key
+    if ss.get("_markers_for") != profile.name:  # the profile's own markers (issue 10, item 1)
+        ss["marker_start"] = profile.reasoning_start_marker or ""
+        ss["marker_end"] = profile.reasoning_end_marker or ""
+        ss["_markers_for"] = profile.name
+    if (section := lazy_section("Generation")) is not None:
+        with section:
+            _generation_widgets()
+    if (section := lazy_section("Thinking")) is not None:
+        with section:
+            _thinking_widgets(service, profile, model)
+
+
+def _generation_widgets() -> None:
+    st.text_area("System prompt", key="system_prompt", height=80, persist_state=KEEP)
+    c1, c2 = st.columns([1, 3])
+    # A value whose "set" box is off is not sent, and looks it (issue 10, D15).
+    c1.checkbox("set", key="use_temperature", persist_state=KEEP)
+    off = not st.session_state.get("use_temperature")
+    c2.slider("Temperature", 0.0, 2.0, 0.6, 0.05, key="temperature", disabled=off, persist_state=KEEP)
+    c1, c2 = st.columns([1, 3])
+    c1.checkbox("set", key="use_top_p", persist_state=KEEP)
+    off = not st.session_state.get("use_top_p")
+    c2.slider("top_p", 0.0, 1.0, 0.95, 0.01, key="top_p", disabled=off, persist_state=KEEP)
+    c1, c2 = st.columns([1, 3])
+    c1.checkbox("set", key="use_max_tokens", persist_state=KEEP)
+    off = not st.session_state.get("use_max_tokens")
+    c2.number_input(
+        "max_tokens",
+        min_value=1,
+        max_value=1_000_000,
+        value=4096,
+        step=256,
+        key="max_tokens",
+        disabled=off,
+        persist_state=KEEP,
+    )
+    st.number_input(
+        "Read timeout (s)", min_value=5, max_value=7200, value=600, step=30, key="read_timeout", persist_state=KEEP
+    )
+
+
+def _thinking_widgets(service: ReplyService, profile: EndpointProfile, model: str | None) -> None:
+    st.selectbox("Reasoning effort", ["default", *REASONING_EFFORTS], key="reasoning_effort", persist_state=KEEP)
+    st.radio(
+        "Thinking",
+        ["default", "on", "off"],
+        horizontal=True,
+        key="thinking",
+        help="Sent as chat_template_kwargs.enable_thinking (vLLM, SGLang, llama.cpp) "
+        "or reasoning_effort: none (Ollama) — only when not 'default'.",
+        persist_state=KEEP,
+    )
+    effort = st.session_state.get("reasoning_effort", "default")
+    if st.session_state.get("thinking") == "off" and effort not in ("default", "none"):
+        st.warning(f"Thinking is off, so the reasoning effort ({effort}) is not sent.")
+    if model:
+        policy = st.selectbox(
+            "Reasoning in later turns (this model)",
+            HISTORY_POLICIES,
+            format_func=lambda name: HISTORY_LABELS[name],
+            key="history_policy",
+            persist_state=KEEP,
         )
-        st.number_input("Read timeout (s)", min_value=5, max_value=7200, value=600, step=30, key="read_timeout")
-    with st.expander("Thinking"):
-        st.selectbox("Reasoning effort", ["default", *REASONING_EFFORTS], key="reasoning_effort")
-        st.radio(
-            "Thinking",
-            ["default", "on", "off"],
-            horizontal=True,
-            key="thinking",
-            help="Sent as chat_template_kwargs.enable_thinking (vLLM, SGLang, llama.cpp) "
-            "or reasoning_effort: none (Ollama) — only when not 'default'.",
-        )
-        effort = st.session_state.get("reasoning_effort", "default")
-        if st.session_state.get("thinking") == "off" and effort not in ("default", "none"):
-            st.warning(f"Thinking is off, so the reasoning effort ({effort}) is not sent.")
-        if model:
-            key = f"{profile.base_url}:{model}"
-            if "history_policy" not in st.session_state or st.session_state.get("_history_for") != key:
-                st.session_state["history_policy"] = service.history_policy(profile.base_url, model)
-                st.session_state["_history_for"] = key
-            policy = st.selectbox(
-                "Reasoning in later turns (this model)",
-                HISTORY_POLICIES,
-                format_func=lambda name: HISTORY_LABELS[name],
-                key="history_policy",
-            )
-            if policy is not None:
-                service.set_history_policy(profile.base_url, model, policy)
-        if st.session_state.get("_markers_for") != profile.name:  # the profile's own markers (issue 10, item 1)
-            st.session_state["marker_start"] = profile.reasoning_start_marker or ""
-            st.session_state["marker_end"] = profile.reasoning_end_marker or ""
-            st.session_state["_markers_for"] = profile.name
-        st.text_input("Custom start marker", key="marker_start", placeholder="<my_think>")
-        st.text_input("Custom end marker", key="marker_end", placeholder="</my_think>")
-        st.text_area("Extra request JSON", key="extra_json", placeholder='{"top_k": 20}', height=68)
-        step_titles_section(profile)
+        if policy is not None:
+            service.set_history_policy(profile.base_url, model, policy)
+    st.text_input("Custom start marker", key="marker_start", placeholder="<my_think>", persist_state=KEEP)
+    st.text_input("Custom end marker", key="marker_end", placeholder="</my_think>", persist_state=KEEP)
+    st.text_area("Extra request JSON", key="extra_json", placeholder='{"top_k": 20}', height=68, persist_state=KEEP)
+    step_titles_section(profile)
 
 
 def step_titles_section(profile: EndpointProfile) -> None:
@@ -237,14 +302,22 @@ def step_titles_section(profile: EndpointProfile) -> None:
     on = st.toggle(
         "Step titles by a model",
         key="titler_on",
+        persist_state=KEEP,
         help="A small fast model writes a 3–8 word title for each finished step of the outline, in the "
         "background; the stream never waits for it.",
     )
     if not on:
         return
-    st.text_input("Titler base URL", key="titler_base_url", placeholder=f"{profile.base_url} (the chat endpoint)")
-    st.text_input("Titler model", key="titler_model", placeholder="demo-titler")
-    st.number_input("Titler timeout (s)", min_value=1, max_value=120, value=10, key="titler_timeout")
+    st.text_input(
+        "Titler base URL",
+        key="titler_base_url",
+        placeholder=f"{profile.base_url} (the chat endpoint)",
+        persist_state=KEEP,
+    )
+    st.text_input("Titler model", key="titler_model", placeholder="demo-titler", persist_state=KEEP)
+    st.number_input(
+        "Titler timeout (s)", min_value=1, max_value=120, value=10, key="titler_timeout", persist_state=KEEP
+    )
     problem = _url_problem(st.session_state.get("titler_base_url") or profile.base_url)
     if problem:
         st.warning(problem)
@@ -375,8 +448,8 @@ def conversations_section(store: Store, service: ReplyService, current: Conversa
                 args=(hit.conversation_id, hit.message_id, hit.field),
             )
     _conversation_list(store, service, current.id if current else None)
-    if current is not None:
-        with st.expander("This conversation"):
+    if current is not None and (section := lazy_section("This conversation")) is not None:
+        with section:
             key = f"title-{current.id}"
             title = st.text_input(
                 "Title (Enter renames)",
@@ -417,7 +490,7 @@ def _members(index: dict[str, tuple[str, int]]) -> list[tuple[str, str]]:
 
 
 def _export(conv: Conversation) -> None:
-    include = st.checkbox("Include reasoning", value=True, key="export_reasoning")
+    include = st.checkbox("Include reasoning", value=True, key="export_reasoning", persist_state=KEEP)
     name = conv.title
     md, page, js = export_filename(name, "md"), export_filename(name, "html"), export_filename(name, "json")
     st.download_button("Markdown", lambda: to_markdown(conv, include_reasoning=include), md, "text/markdown")
@@ -426,7 +499,9 @@ def _export(conv: Conversation) -> None:
 
 
 def _import(store: Store) -> None:
-    with st.expander("Import"):
+    if (section := lazy_section("Import")) is None:
+        return
+    with section:
         upload = st.file_uploader("Conversation JSON", type=["json"], key="import_file")
         if upload is not None and st.button("Import"):
             try:
