@@ -494,23 +494,29 @@ def bench_tti(browser: Browser, work: Path, *, first: int, warm: int, turns: int
         f"{turns}-turn chat": lambda: AppProcess(db, speed="1", log=work / "tti.log").start(),
     }
     queries = {"hello-world page": "", "empty demo chat": "", f"{turns}-turn chat": f"?c={long_id}"}
-    figures: dict[str, tuple[float, float]] = {}
-    for name, start in pages.items():
-        firsts: list[float] = []
-        warms: list[float] = []
-        for i in range(first):
-            proc = start()
-            try:
-                firsts.append(_tti_ms(browser, proc.url + queries[name]))
-                if i == first - 1:
-                    warms = [_tti_ms(browser, proc.url + queries[name]) for _ in range(warm)]
-            finally:
+    # The pages are measured in alternation (a round of first loads, then rounds of warm loads, each round
+    # visiting every page), so a change of the machine's load during the run weighs on all of them alike.
+    firsts: dict[str, list[float]] = {name: [] for name in pages}
+    warms: dict[str, list[float]] = {name: [] for name in pages}
+    for i in range(first):
+        procs = {name: start() for name, start in pages.items()}
+        try:
+            for name, proc in procs.items():
+                firsts[name].append(_tti_ms(browser, proc.url + queries[name]))
+            if i == first - 1:
+                for _ in range(warm):
+                    for name, proc in procs.items():
+                        warms[name].append(_tti_ms(browser, proc.url + queries[name]))
+        finally:
+            for proc in procs.values():
                 proc.stop()
-        figures[name] = (statistics.median(firsts), statistics.median(warms))
+    figures: dict[str, tuple[float, float]] = {}
+    for name in pages:
+        figures[name] = (statistics.median(firsts[name]), statistics.median(warms[name]))
         print(
             f"(c) {name}: time to interactive, first load median {figures[name][0]:.0f} ms "
-            f"({', '.join(f'{x:.0f}' for x in firsts)}); warm median {figures[name][1]:.0f} ms "
-            f"({', '.join(f'{x:.0f}' for x in warms)})"
+            f"({', '.join(f'{x:.0f}' for x in firsts[name])}); warm median {figures[name][1]:.0f} ms "
+            f"({', '.join(f'{x:.0f}' for x in warms[name])})"
         )
     hello_first, hello_warm = figures["hello-world page"]
     for name in list(pages)[1:]:
