@@ -13,12 +13,15 @@ from playwright.sync_api import Browser, Page, expect
 from tests.browser.conftest import COUNT_RUNS
 from tests.browser.harness import AppProcess
 from tests.browser.test_browser import (
+    LONG_PROMPT,
+    STREAM_TIMEOUT,
     THOUGHT_LABEL,
     chat_input,
     choose_model,
     conversation_id,
     label_of,
     last_reply,
+    live_section,
     main_area,
     open_app,
     rerun_settled,
@@ -130,3 +133,39 @@ def test_follows_a_dark_system_theme_and_sets_the_user_bubble_apart(browser: Bro
         assert user_bg != reply_bg, (user_bg, reply_bg)
     finally:
         context.close()
+
+
+# The page's scroll container and whether it is at its end (the chat box is pinned in `st.bottom`).
+MAIN_AT_END = """(minGrowth) => {
+  const m = document.querySelector('[data-testid=stMain]');
+  return m.scrollHeight > m.clientHeight + minGrowth && m.scrollHeight - m.clientHeight - m.scrollTop < 2;
+}"""
+
+
+def test_the_page_follows_a_streaming_reply_until_the_reader_scrolls_up(page: Page, app: AppProcess) -> None:
+    """Streamlit's own stick-to-bottom is off (it threw the view down whenever a section opened, D5); the page
+    follows a live reply itself, and stops as soon as the reader scrolls away."""
+    open_app(page, app)
+    send(page, "What is 17 × 23?")
+    wait_turn_finished(page)
+    choose_model(page, "demo-long")
+    send(page, LONG_PROMPT)
+    expect(live_section(page).locator("[class*='st-key-step-']").nth(3)).to_be_attached(timeout=STREAM_TIMEOUT)
+    page.wait_for_function(MAIN_AT_END, arg=300, timeout=STREAM_TIMEOUT)  # grown past a screen, still at its end
+    try:
+        main = page.get_by_test_id("stMain")
+        main.hover()
+        page.mouse.wheel(0, -400)
+        page.wait_for_function("() => document.querySelector('[data-testid=stMain]').scrollTop > 0")
+        page.wait_for_function(MAIN_AT_END.replace("< 2", ">= 2"), arg=0)  # the wheel moved the view up
+        scrolled = main.evaluate("m => [m.scrollTop, m.scrollHeight]")
+        # The reply goes on growing (new steps) while the view stays where the reader put it.
+        page.wait_for_function(
+            "h => document.querySelector('[data-testid=stMain]').scrollHeight > h + 150",
+            arg=scrolled[1],
+            timeout=STREAM_TIMEOUT,
+        )
+        assert abs(main.evaluate("m => m.scrollTop") - scrolled[0]) <= 2
+    finally:
+        page.get_by_role("button", name="Stop", exact=True).click()
+    expect(last_reply(page).get_by_text("Stopped. The partial reply is kept.")).to_be_visible(timeout=STREAM_TIMEOUT)

@@ -25,13 +25,15 @@ from viewer.models import AssistantTurn, Conversation, Message
 from viewer.outline import OutlineUpdate, Step
 from viewer.replies import Reply, ReplyBusy, ReplyRefused, ReplyService, Target, TextCursor
 from viewer.safe_markdown import escape_markdown, model_markdown, plain_text_markdown
-from viewer.ui import outline_view, sidebar
+from viewer.ui import clientside, outline_view, sidebar
 from viewer.ui.live_section import LiveSection, user_choice
 
 UPDATES_PER_S = 15
 MESSAGE_OVERHEAD_BYTES = 120  # what a websocket message costs beyond its text, roughly
 RESEND_BYTES_PER_S = 1000  # at most this much of a slowly growing paragraph is re-sent per second
+LONG_TRACE_CHARS = 3000  # an opened trace longer than this gets "Jump to answer" and "Fold reasoning"
 NOTICE_KEY = "composer_notice"  # a refusal to show above the composer on the next run
+ARRIVED_KEY = "arrived"  # the conversation the page last scrolled to the end of, when it was opened
 
 
 # -- finished turns ------------------------------------------------------------------
@@ -69,12 +71,13 @@ def render_turn(msg: Message, *, is_last: bool, live_exists: bool) -> None:
     label = labels.reasoning_label(turn, interrupted=interrupted)
     if label:
         label = outline_view.folded_label(label, len(turn.outline))
-        section = st.expander(label, key=f"think-{msg.id}", on_change="rerun", type="compact")
+        section = st.expander(label, key=clientside.section_key(msg.id), on_change="rerun", type="compact")
         if section.open:
             with section:
-                outline_view.render_finished(turn, key=msg.id, render_text=render_reasoning_text)
+                _opened_trace(msg, turn)
     if turn.answer:
-        st.markdown(model_markdown(turn.answer))
+        with st.container(key=clientside.answer_key(msg.id)):  # the target of "Jump to answer"
+            st.markdown(model_markdown(turn.answer))
     for note in labels.end_notes(turn, interrupted=interrupted):
         {"error": st.error, "warning": st.warning}.get(note.level, st.caption)(escape_markdown(note.text))
     budget = turn.request_params.get("max_tokens")
@@ -82,6 +85,21 @@ def render_turn(msg: Message, *, is_last: bool, live_exists: bool) -> None:
     if line:
         st.caption(escape_markdown(line))
     _turn_actions(msg, turn, is_last=is_last, budget=budget)
+
+
+def is_long_trace(reasoning: str) -> bool:
+    """A trace long enough to get 'Jump to answer' at its top and 'Fold reasoning' at its end (D23)."""
+    return len(reasoning) > LONG_TRACE_CHARS
+
+
+def _opened_trace(msg: Message, turn: AssistantTurn) -> None:
+    """The inside of an opened thinking section; a long trace is framed by a way out at either end."""
+    long = is_long_trace(turn.reasoning)
+    if long and turn.answer:
+        clientside.jump_to_answer(msg.id)
+    outline_view.render_finished(turn, key=msg.id, render_text=render_reasoning_text)
+    if long:
+        clientside.fold_section(msg.id)
 
 
 def _turn_actions(msg: Message, turn: AssistantTurn, *, is_last: bool, budget: int | None) -> None:
@@ -166,6 +184,9 @@ def render_conversation(conv: Conversation, service: ReplyService, live: Reply |
             render_turn(shown, is_last=i == last_assistant and live is None and newest, live_exists=False)
             if msg.versions:
                 _version_switcher(msg)
+    if st.session_state.get(ARRIVED_KEY) != conv.id:  # just opened (or reloaded): show its latest reply
+        st.session_state[ARRIVED_KEY] = conv.id
+        clientside.arrive_at_end(conv.id)
 
 
 # -- starting a turn ------------------------------------------------------------------
@@ -441,6 +462,7 @@ def watch_live(reply: Reply) -> None:
     (a rerun, a reload, another conversation, a closed tab). Only the Stop button stops it.
     """
     with st.chat_message("assistant"):
+        clientside.follow_end(reply.message_id)  # the page follows the reply as it grows (until one scrolls up)
         view = LiveReplyView(reply)
         watch_replies([view])
     st.rerun()
