@@ -170,16 +170,29 @@ def component_keys(at: AppTest) -> list[str]:
 
 
 def test_not_the_last_turn_has_no_regenerate() -> None:
-    at, _ = render(make_turn(), is_last=False)
+    at, msg = render(make_turn(), is_last=False)
     assert labels(at) == []
-    assert [t.label for t in at.toggle] == ["Copy"]
+    assert component_keys(at) == [f"copy-{msg.id}"]  # but it can be copied
 
 
-def test_copy_toggle_shows_reasoning_and_answer_as_code() -> None:
-    at, _ = render(make_turn())
-    assert not at.code
-    at.toggle[0].set_value(True).run()
-    assert values(at.code) == ["First I add.\n\nThen I check.", "The answer is **42**."]
+def test_copy_icons_carry_the_exact_answer_and_send_the_reasoning_when_asked() -> None:
+    at, msg = render(make_turn())
+    assert component_data(at, f"copy-{msg.id}")["items"] == [
+        ["Copy answer", "Answer", "The answer is **42**."],  # the Markdown source, as written
+        ["Copy reasoning", "Reasoning", None],  # not sent with the page…
+    ]
+    assert not at.code and not at.toggle  # one click, no reveal step
+    at.session_state[f"copy-{msg.id}-wanted"] = True  # what a click on "Copy reasoning" sets
+    at.run()
+    assert component_data(at, f"copy-{msg.id}")["items"][1][2] == "First I add.\n\nThen I check."  # …but then
+    at.run()
+    assert component_data(at, f"copy-{msg.id}")["items"][1][2] is None  # and only once
+
+
+def test_a_reply_without_reasoning_copies_only_its_answer() -> None:
+    at, msg = render(make_turn(reasoning="", timings=Timings()))
+    assert not at.expander
+    assert [item[0] for item in component_data(at, f"copy-{msg.id}")["items"]] == ["Copy answer"]
 
 
 def test_an_opened_long_trace_offers_jump_to_answer_and_fold() -> None:
@@ -190,7 +203,7 @@ def test_an_opened_long_trace_offers_jump_to_answer_and_fold() -> None:
     at.session_state[f"think-{msg.id}"] = True
     at.run()
     keys = component_keys(at)
-    assert keys == [f"jump-{msg.id}", f"fold-{msg.id}"]  # the trace between them
+    assert keys[0] == f"jump-{msg.id}" and keys[-2] == f"fold-{msg.id}", keys  # the trace between them
     assert component_data(at, f"jump-{msg.id}")["target"] == f"st-key-answer-{msg.id}"
     assert component_data(at, f"fold-{msg.id}") == {
         "label": "Fold reasoning ↑",
@@ -204,7 +217,7 @@ def test_an_opened_short_trace_has_no_jump_or_fold() -> None:
     at, msg = render(make_turn())
     at.session_state[f"think-{msg.id}"] = True
     at.run()
-    assert component_keys(at) == []
+    assert component_keys(at) == [f"copy-{msg.id}"]
 
 
 def test_a_long_trace_without_an_answer_has_fold_but_no_jump() -> None:
@@ -310,9 +323,9 @@ def test_an_opened_conversation_scrolls_to_its_end_once() -> None:
     conv = Conversation(messages=[Message(role="user", content="q"), msg])
     at = AppTest.from_function(_conversation_script, args=(conv,), default_timeout=30)
     at.run()
-    assert component_keys(at) == [f"arrive-{conv.id}"]
+    assert component_keys(at) == [f"copy-{msg.id}", f"arrive-{conv.id}"]
     at.run()
-    assert component_keys(at) == []
+    assert component_keys(at) == [f"copy-{msg.id}"]
 
 
 # -- the live reasoning view, through AppTest ------------------------------------------------------

@@ -1,5 +1,5 @@
 """Reading a finished reply in Chromium (issue 10): opening a long trace keeps your place (D5), "Jump to answer"
-and "Fold reasoning" frame an opened long trace (D23).
+and "Fold reasoning" frame an opened long trace (D23), and one click copies the answer or the reasoning.
 
 The module runs its own app with the demo at full speed (no pauses): these tests read finished replies, so the
 stream need not be watched. Synchronisation is Playwright's auto-waiting and `wait_for_function` on conditions.
@@ -26,6 +26,7 @@ from tests.browser.test_browser import (
     send,
     wait_turn_finished,
 )
+from viewer.store import Store
 
 # The visible band of the page: below Streamlit's header bar, above the pinned chat box.
 VISIBLE_BAND = """() => {
@@ -59,7 +60,9 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
+    """A tab that may read and write the clipboard (127.0.0.1 is a secure context)."""
     context = browser.new_context(viewport=VIEWPORT)
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
     context.set_default_timeout(30_000)
     context.add_init_script(COUNT_RUNS)
     pg = context.new_page()
@@ -91,6 +94,13 @@ def _assert_in_view(page: Page, element: Locator) -> None:
     top, bottom = page.evaluate(VISIBLE_BAND)
     box = element.evaluate("el => { const r = el.getBoundingClientRect(); return [r.top, r.bottom]; }")
     assert top - 1 <= box[0] and box[0] < bottom, (box, top, bottom)
+
+
+def _stored_turn(app: AppProcess, conv_id: str):  # type: ignore[no-untyped-def]
+    with Store(app.db) as store:
+        conv = store.get_conversation(conv_id)
+    assert conv is not None and conv.messages[-1].turn is not None
+    return conv.messages[-1].turn
 
 
 def test_opening_a_long_trace_keeps_the_header_in_place(page: Page, app: AppProcess, shot: Callable) -> None:
@@ -134,3 +144,16 @@ def test_jump_to_answer_and_fold_frame_an_opened_long_trace(page: Page, app: App
     _settled_top(header)
     _assert_in_view(page, header)
     shot("folded")
+
+
+def test_one_click_copies_the_answer_and_the_reasoning(page: Page, app: AppProcess, shot: Callable) -> None:
+    reply, conv_id = _long_reply(page, app)
+    turn = _stored_turn(app, conv_id)
+    assert turn.answer and turn.reasoning
+    notes = reply.locator("[role=status]")  # one beside each icon (CSS, so an empty, hidden one counts)
+    for i, (name, text) in enumerate((("Copy answer", turn.answer), ("Copy reasoning", turn.reasoning))):
+        reply.get_by_role("button", name=name).click()
+        expect(notes.nth(i)).to_have_text("Copied")
+        assert page.evaluate("() => navigator.clipboard.readText()") == text, name
+        shot(f"copied-{i}")
+    expect(notes).to_have_text(["", ""], timeout=5_000)  # the feedback is brief

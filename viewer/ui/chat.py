@@ -14,7 +14,6 @@ Two renderings of an assistant turn live here:
 
 from __future__ import annotations
 
-import contextlib
 import time
 from typing import Any
 
@@ -103,10 +102,12 @@ def _opened_trace(msg: Message, turn: AssistantTurn) -> None:
 
 
 def _turn_actions(msg: Message, turn: AssistantTurn, *, is_last: bool, budget: int | None) -> None:
-    """Copy on every reply; Regenerate/Retry and the bigger-budget retry on the last one only."""
-    row = st.container(horizontal=True) if is_last else contextlib.nullcontext()
-    with row:
-        copy = st.toggle("Copy", key=f"copy-{msg.id}", help="Show reasoning and answer with copy buttons")
+    """Copy icons on every reply; Regenerate/Retry and the bigger-budget retry on the last one only."""
+    with st.container(horizontal=True, vertical_alignment="center", key=f"actions-{msg.id}"):
+        # The answer is on the page already; the reasoning (up to ~100 kB) is sent only when its icon is clicked.
+        copies = [("Copy answer", "Answer", turn.answer, False), ("Copy reasoning", "Reasoning", turn.reasoning, True)]
+        if turn.answer or turn.reasoning:
+            clientside.copy_buttons([copy for copy in copies if copy[2]], key=f"copy-{msg.id}")
         if is_last:
             label = "Retry" if (turn.error or turn.cut_off or turn.stopped) else "Regenerate"
             if st.button(label, key=f"regen-{msg.id}", icon=":material/refresh:"):
@@ -120,12 +121,6 @@ def _turn_actions(msg: Message, turn: AssistantTurn, *, is_last: bool, budget: i
                 if st.button("Retry without a limit", key=f"nolimit-{msg.id}"):
                     st.session_state["regenerate"] = {"message_id": msg.id, "no_limit": True}
                     st.rerun()
-    if copy:
-        if turn.reasoning:
-            st.caption("Reasoning")
-            st.code(turn.reasoning, language=None, wrap_lines=True)
-        st.caption("Answer")
-        st.code(turn.answer, language=None, wrap_lines=True)
 
 
 def _version_key(msg: Message) -> str:

@@ -1,9 +1,9 @@
-"""Small controls that act in the browser only: follow a streaming reply, jump to an answer, fold a trace.
+"""Small controls that act in the browser only: copy a text, jump to an answer, fold a long trace.
 
-Streamlit has no API to scroll the page, so these are tiny
+Streamlit has no API to put text on the clipboard or to scroll the page, so these are tiny
 `st.components.v2` components written here. Their HTML, CSS and JavaScript are constants of this module;
-what varies (the id of the message a control belongs to) is passed as `data` and only
-ever used as text (`textContent`) or as a CSS class name through
+what varies (the text to copy, the id of the message a control belongs to) is passed as `data` and only
+ever used as text (`textContent`, `navigator.clipboard.writeText`) or as a CSS class name through
 `CSS.escape`: model output never becomes HTML.
 
 The page scrolls in `[data-testid="stMain"]`. Targets are found by the CSS class Streamlit gives a keyed
@@ -12,9 +12,13 @@ container (`st-key-<key>`): `answer_key` wraps a reply's answer, `section_key` i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import streamlit as st
+
+COPIED_MS = 1500
+"""How long "Copied" shows after a click."""
 
 _BUTTON_CSS = """
 button{display:inline-flex;align-items:center;gap:.3rem;cursor:pointer;font:inherit;font-size:.875rem;
@@ -22,7 +26,75 @@ color:var(--st-text-color);opacity:.7;background:none;border:1px solid transpare
 padding:.2rem .45rem}
 button:hover,button:focus-visible{opacity:1;border-color:rgba(128,128,128,.4)}
 svg{width:1rem;height:1rem;fill:currentColor}
+.bar{display:flex;align-items:center;gap:.1rem}
+.note{font-size:.8rem;opacity:.7;margin-right:.4rem}
+.note:empty{display:none}
 """
+
+# One component per reply draws its copy icons (the text travels as data, not in the page's HTML). The icon
+# is Material's "content_copy" (Apache 2.0), inline so that no font or network is needed. Kept short: the
+# component's code is sent with every element on every rerun.
+# A lazy item comes without its text: a click asks Python for it (the "wanted" trigger, one rerun) and hands
+# the clipboard a promise of it at once, inside the click, which browsers require of a clipboard write.
+# The buttons are made once per mount (the JavaScript runs again whenever the data changes).
+_COPY_JS = """
+const ICON = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M16 1H4a2 2 0 0 0-2 2v14h2V3h12zm3 4H8a2 2 0 0 \
+0-2 2v14a2 2 0 0 0 2 2h11a2 2 0 0 0 2-2V7a2 2 0 0 0-2-2m0 16H8V7h11z"/></svg>';
+export default function ({ data, parentElement, setTriggerValue }) {
+  const st = parentElement.__rv || (parentElement.__rv = { items: new Map(), pending: new Map() });
+  st.ask = setTriggerValue;
+  let bar = parentElement.querySelector(".bar"); // a child of our own: the component's <style> stays
+  if (!bar) {
+    bar = document.createElement("div");
+    bar.className = "bar";
+    parentElement.appendChild(bar);
+  }
+  for (const [label, shown, text] of data.items) {
+    let item = st.items.get(label);
+    if (!item) {
+      item = { button: document.createElement("button"), note: document.createElement("span") };
+      item.button.type = "button";
+      item.button.title = label;
+      item.button.setAttribute("aria-label", label);
+      item.button.innerHTML = ICON;
+      item.button.append(shown);
+      item.note.className = "note";
+      item.note.setAttribute("role", "status");
+      item.button.onclick = () => copy(st, label, item);
+      bar.append(item.button, item.note);
+      st.items.set(label, item);
+    }
+    item.text = text;
+    if (text !== null && st.pending.has(label)) {
+      st.pending.get(label)(text);
+      st.pending.delete(label);
+    }
+  }
+}
+function copy(st, label, item) {
+  let written;
+  if (item.text !== null) {
+    written = navigator.clipboard.writeText(item.text);
+  } else {
+    const text = new Promise((resolve, reject) => {
+      st.pending.set(label, resolve);
+      setTimeout(() => reject(new Error("no answer")), 15000);
+    });
+    st.ask("wanted", label);
+    const blob = text.then((t) => new Blob([t], { type: "text/plain" }));
+    written = typeof ClipboardItem === "function"
+      ? navigator.clipboard.write([new ClipboardItem({ "text/plain": blob })])
+      : text.then((t) => navigator.clipboard.writeText(t));
+  }
+  written.then(() => "Copied", () => "Could not copy").then((said) => {
+    item.note.textContent = said;
+    clearTimeout(item.timer);
+    item.timer = setTimeout(() => { item.note.textContent = ""; }, COPIED_MS);
+  });
+}
+""".replace("COPIED_MS", str(COPIED_MS))
+
+_COPY = st.components.v2.component("rv_copy_buttons", css=_BUTTON_CSS, js=_COPY_JS)
 
 # Scrolls its target into view; "fold" first closes the thinking section by clicking its header (the
 # expander's own control, so Streamlit records the change), then brings the header back into view.
@@ -117,6 +189,24 @@ def answer_key(message_id: str) -> str:
 def section_key(message_id: str) -> str:
     """The key of a finished reply's thinking section (`st.expander`; its CSS class is `st-key-think-…`)."""
     return f"think-{message_id}"
+
+
+def _wanted_key(key: str) -> str:
+    return f"{key}-wanted"
+
+
+def copy_buttons(items: Sequence[tuple[str, str, str, bool]], *, key: str) -> Any:
+    """Copy icons, one per `(label, shown, text, lazy)`: one click puts `text` (exactly: the raw Markdown) on
+    the clipboard and says "Copied" beside the icon. `label` is the button's tooltip and accessible name,
+    `shown` the word beside its icon. A `lazy` text is not sent with the page: it is sent once, in the rerun
+    its click asks for (a long reasoning would otherwise travel with every reply on the page)."""
+    wanted = st.session_state.pop(_wanted_key(key), False)
+    data = {"items": [[label, shown, text if wanted or not lazy else None] for label, shown, text, lazy in items]}
+
+    def ask() -> None:
+        st.session_state[_wanted_key(key)] = True
+
+    return _COPY(key=key, data=data, width="content", on_wanted_change=ask)
 
 
 def jump_to_answer(message_id: str) -> Any:
