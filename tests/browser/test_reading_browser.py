@@ -7,6 +7,7 @@ stream need not be watched. Synchronisation is Playwright's auto-waiting and `wa
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -18,7 +19,6 @@ from tests.browser.test_browser import (
     LONG_ANSWER,
     LONG_PROMPT,
     LONG_REASONING_START,
-    choose_model,
     conversation_id,
     open_app,
     rerun_settled,
@@ -72,10 +72,21 @@ def page(browser: Browser) -> Iterator[Page]:
         context.close()
 
 
+def _choose_long_model(page: Page) -> None:
+    """`choose_model(page, "demo-long")`, waiting on what the choice shows rather than on a count of runs (the
+    first tab of a just-started app was seen to miss that count once in a while)."""
+    box = page.get_by_role("combobox", name="Model", exact=True)
+    box.click()
+    box.fill("demo-long")
+    page.get_by_role("option", name="demo-long", exact=True).click()
+    expect(page.get_by_test_id("stSidebar").get_by_text(re.compile(r"^Next message: demo-long"))).to_be_visible()
+    expect(page.locator("[data-test-script-state=running]")).to_have_count(0)
+
+
 def _long_reply(page: Page, app: AppProcess) -> tuple[Locator, str]:
     """A finished `demo-long` reply, folded, on a page that fits one screen; and its conversation's id."""
     open_app(page, app)
-    choose_model(page, "demo-long")
+    _choose_long_model(page)
     send(page, LONG_PROMPT)
     reply = wait_turn_finished(page)
     expect(saved_section(reply)).not_to_have_attribute("open", "")
@@ -122,14 +133,33 @@ def test_opening_a_long_trace_keeps_the_header_in_place(page: Page, app: AppProc
     shot("opened-in-place")
 
 
+def test_opening_the_last_reply_at_the_end_of_a_long_chat_keeps_its_header_in_place(
+    page: Page, app: AppProcess, shot: Callable
+) -> None:
+    """The other case of D5: the reader is at the end of a chat longer than the screen (where Streamlit stuck)."""
+    reply, _ = _long_reply(page, app)
+    rerun_settled(page, _header(saved_section(reply)).click)  # the first reply open: the chat is now long
+    send(page, LONG_PROMPT)
+    expect(page.get_by_test_id("stChatMessage")).to_have_count(4)
+    last = wait_turn_finished(page)
+    main = page.get_by_test_id("stMain")
+    main.evaluate("m => { m.scrollTop = m.scrollHeight; }")  # the reader reads the end
+    header = _header(saved_section(last))
+    before = _settled_top(header)
+    _assert_in_view(page, header)
+    rerun_settled(page, header.click)
+    expect(saved_section(last).locator("[class*='st-key-step-']").first).to_be_visible()
+    assert abs(_settled_top(header) - before) <= 2, "the page moved when the section opened"
+    shot("opened-at-the-end")
+
+
 def test_jump_to_answer_and_fold_frame_an_opened_long_trace(page: Page, app: AppProcess, shot: Callable) -> None:
     reply, _ = _long_reply(page, app)
     section = saved_section(reply)
     header = _header(section)
     rerun_settled(page, header.click)
     rerun_settled(page, section.get_by_role("radio", name="Full text").click)
-    expect(section.get_by_text(LONG_REASONING_START)).to_be_visible()
-
+    # At once, while the trace is still being drawn (which moves the answer down for a moment).
     section.get_by_role("button", name="Jump to answer ↓").click()
     answer = reply.locator("[class*='st-key-answer-']").get_by_text(LONG_ANSWER).first
     _settled_top(answer)

@@ -19,6 +19,8 @@ import streamlit as st
 
 COPIED_MS = 1500
 """How long "Copied" shows after a click."""
+HOLD_MS = 2000
+"""How long "Jump to answer" and "Fold reasoning" keep their target in view while the page settles."""
 
 _BUTTON_CSS = """
 button{display:inline-flex;align-items:center;gap:.3rem;cursor:pointer;font:inherit;font-size:.875rem;
@@ -97,7 +99,9 @@ function copy(st, label, item) {
 _COPY = st.components.v2.component("rv_copy_buttons", css=_BUTTON_CSS, js=_COPY_JS)
 
 # Scrolls its target into view; "fold" first closes the thinking section by clicking its header (the
-# expander's own control, so Streamlit records the change), then brings the header back into view.
+# expander's own control, so Streamlit records the change), then brings the header back into view. A long
+# trace is still being drawn for a moment after it opens, which moves the answer down: for `HOLD_MS` the
+# target is brought back into view as the page changes size, unless the reader scrolls meanwhile.
 _SCROLL_JS = """
 export default function ({ data, parentElement }) {
   let button = parentElement.querySelector("button"); // made here, so it is never there without its handler
@@ -109,18 +113,28 @@ export default function ({ data, parentElement }) {
   button.textContent = data.label;
   button.onclick = () => {
     const target = document.querySelector("." + CSS.escape(data.target));
-    if (!target) return;
+    const main = target && target.closest('[data-testid="stMain"]');
+    if (!main) return;
+    let shown = target;
     if (data.fold) {
-      const header = target.querySelector("summary");
       const details = target.querySelector("details");
-      if (details && details.open) header.click();
-      requestAnimationFrame(() => header.scrollIntoView({ block: "start" }));
-    } else {
-      target.scrollIntoView({ block: "start" });
+      shown = target.querySelector("summary");
+      if (details && details.open) shown.click();
     }
+    const show = () => shown.scrollIntoView({ block: "start" });
+    const observer = new ResizeObserver(show);
+    const events = ["wheel", "touchstart", "keydown"];
+    const stop = () => {
+      observer.disconnect();
+      events.forEach((e) => main.removeEventListener(e, stop));
+    };
+    events.forEach((e) => main.addEventListener(e, stop, { passive: true }));
+    observer.observe(main.firstElementChild || main);
+    setTimeout(stop, HOLD_MS);
+    show();
   };
 }
-"""
+""".replace("HOLD_MS", str(HOLD_MS))
 
 _SCROLL = st.components.v2.component("rv_scroll_button", css=_BUTTON_CSS, js=_SCROLL_JS)
 
@@ -142,7 +156,8 @@ export default function (component) {
     if (!host.__rvArrived) { host.__rvArrived = true; requestAnimationFrame(toEnd); }
     return;
   }
-  if (host.__rvStop) return;
+  const stop = () => host.__rvStop && host.__rvStop(); // returned by every call: Streamlit keeps the last one
+  if (host.__rvStop) return stop;
   let following = true;
   let height = main.scrollHeight;
   const grew = () => {
@@ -164,7 +179,7 @@ export default function (component) {
     main.removeEventListener("scroll", scrolled);
     host.__rvStop = null;
   };
-  return () => host.__rvStop && host.__rvStop();
+  return stop;
 }
 """
 
