@@ -7,13 +7,14 @@ button can be checked without a server. The full page, with real streaming, is i
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from viewer.models import AssistantTurn, Conversation, ErrorInfo, Message, Timings, Usage
-from viewer.ui.chat import split_paragraphs, stats_line
+from viewer.ui.chat import is_long_trace, split_paragraphs, stats_line
 
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
 
@@ -158,17 +159,76 @@ def test_done_turn_has_closed_thought_section_answer_stats_and_regenerate() -> N
     assert values(at.expander[0].markdown) == ["First I add.", "Then I check."]
 
 
+def component_data(at: AppTest, key: str) -> dict:
+    """The data a `viewer.ui.clientside` control was given (its element is unknown to AppTest)."""
+    [element] = [e for e in at.get("bidi_component") if e.key == key]
+    return json.loads(element.proto.json)
+
+
+def component_keys(at: AppTest) -> list[str]:
+    return [e.key for e in at.get("bidi_component")]
+
+
 def test_not_the_last_turn_has_no_regenerate() -> None:
-    at, _ = render(make_turn(), is_last=False)
+    at, msg = render(make_turn(), is_last=False)
     assert labels(at) == []
-    assert [t.label for t in at.toggle] == ["Copy"]
+    assert component_keys(at) == [f"copy-{msg.id}"]  # but it can be copied
 
 
-def test_copy_toggle_shows_reasoning_and_answer_as_code() -> None:
-    at, _ = render(make_turn())
-    assert not at.code
-    at.toggle[0].set_value(True).run()
-    assert values(at.code) == ["First I add.\n\nThen I check.", "The answer is **42**."]
+def test_copy_icons_carry_the_exact_answer_and_send_the_reasoning_when_asked() -> None:
+    at, msg = render(make_turn())
+    assert component_data(at, f"copy-{msg.id}")["items"] == [
+        ["Copy answer", "Answer", "The answer is **42**."],  # the Markdown source, as written
+        ["Copy reasoning", "Reasoning", None],  # not sent with the page…
+    ]
+    assert not at.code and not at.toggle  # one click, no reveal step
+    at.session_state[f"copy-{msg.id}-wanted"] = True  # what a click on "Copy reasoning" sets
+    at.run()
+    assert component_data(at, f"copy-{msg.id}")["items"][1][2] == "First I add.\n\nThen I check."  # …but then
+    at.run()
+    assert component_data(at, f"copy-{msg.id}")["items"][1][2] is None  # and only once
+
+
+def test_a_reply_without_reasoning_copies_only_its_answer() -> None:
+    at, msg = render(make_turn(reasoning="", timings=Timings()))
+    assert not at.expander
+    assert [item[0] for item in component_data(at, f"copy-{msg.id}")["items"]] == ["Copy answer"]
+
+
+def test_an_opened_long_trace_offers_jump_to_answer_and_fold() -> None:
+    reasoning = "\n\n".join(f"Step {i}: " + "check it. " * 40 for i in range(12))
+    assert is_long_trace(reasoning)
+    at, msg = render(make_turn(reasoning=reasoning))
+    assert not any(k.startswith(("jump-", "fold-")) for k in component_keys(at))  # folded: nothing drawn
+    at.session_state[f"think-{msg.id}"] = True
+    at.run()
+    keys = component_keys(at)
+    assert keys[0] == f"jump-{msg.id}" and keys[-2] == f"fold-{msg.id}", keys  # the trace between them
+    assert component_data(at, f"jump-{msg.id}")["target"] == f"st-key-answer-{msg.id}"
+    assert component_data(at, f"fold-{msg.id}") == {
+        "label": "Fold reasoning ↑",
+        "target": f"st-key-think-{msg.id}",
+        "fold": True,
+    }
+    assert len(at.expander[0].markdown) == 12
+
+
+def test_an_opened_short_trace_has_no_jump_or_fold() -> None:
+    at, msg = render(make_turn())
+    at.session_state[f"think-{msg.id}"] = True
+    at.run()
+    assert component_keys(at) == [f"copy-{msg.id}"]
+
+
+def test_a_long_trace_without_an_answer_has_fold_but_no_jump() -> None:
+    reasoning = "word " * 1000
+    at, msg = render(
+        make_turn(reasoning=reasoning, answer="", status="error", error=ErrorInfo(kind="server", message="boom"))
+    )
+    at.session_state[f"think-{msg.id}"] = True
+    at.run()
+    keys = component_keys(at)
+    assert f"fold-{msg.id}" in keys and f"jump-{msg.id}" not in keys
 
 
 def test_interrupted_turn_is_marked_and_keeps_partial_text() -> None:
@@ -254,6 +314,18 @@ def test_render_conversation_only_the_last_reply_has_actions() -> None:
     assert values(at.markdown) == ["q1", "first answer", "q2 with \\<b\\>tags\\</b\\>", "second answer"]
     assert all(m.proto.allow_html is False for m in at.markdown)
     assert [b.key for b in at.button] == [f"regen-{last.id}"]
+
+
+def test_an_opened_conversation_scrolls_to_its_end_once() -> None:
+    """Streamlit no longer keeps the page at its end (the chat box is in `st.bottom`, D5): the page goes to the
+    latest reply when a conversation is opened, and stays where the reader is on later reruns."""
+    msg = Message(role="assistant", turn=make_turn())
+    conv = Conversation(messages=[Message(role="user", content="q"), msg])
+    at = AppTest.from_function(_conversation_script, args=(conv,), default_timeout=30)
+    at.run()
+    assert component_keys(at) == [f"copy-{msg.id}", f"arrive-{conv.id}"]
+    at.run()
+    assert component_keys(at) == [f"copy-{msg.id}"]
 
 
 # -- the live reasoning view, through AppTest ------------------------------------------------------

@@ -13,12 +13,15 @@ from playwright.sync_api import Browser, Page, expect
 from tests.browser.conftest import COUNT_RUNS
 from tests.browser.harness import AppProcess
 from tests.browser.test_browser import (
+    LONG_PROMPT,
+    STREAM_TIMEOUT,
     THOUGHT_LABEL,
     chat_input,
     choose_model,
     conversation_id,
     label_of,
     last_reply,
+    live_section,
     main_area,
     open_app,
     rerun_settled,
@@ -26,6 +29,7 @@ from tests.browser.test_browser import (
     send,
     wait_turn_finished,
 )
+from viewer.models import AssistantTurn, Conversation, Message
 from viewer.store import Store
 
 CODE_PROMPT = "Fix this:\n# compute\ndef f(x):\n    return x*2"
@@ -200,3 +204,62 @@ def test_a_search_hit_opens_the_reasoning_with_the_match_marked(page: Page, app:
     background = mark.evaluate("el => getComputedStyle(el).backgroundColor")
     assert background not in ("rgba(0, 0, 0, 0)", "transparent"), background
     shot("search-hit")
+
+
+# The page's scroll container and whether it is at its end (the chat box is pinned in `st.bottom`).
+MAIN_AT_END = """(minGrowth) => {
+  const m = document.querySelector('[data-testid=stMain]');
+  return m.scrollHeight > m.clientHeight + minGrowth && m.scrollHeight - m.clientHeight - m.scrollTop < 2;
+}"""
+
+
+def test_the_page_follows_a_streaming_reply_until_the_reader_scrolls_up(page: Page, app: AppProcess) -> None:
+    """Streamlit's own stick-to-bottom is off (it threw the view down whenever a section opened, D5); the page
+    follows a live reply itself, and stops as soon as the reader scrolls away."""
+    open_app(page, app)
+    send(page, "What is 17 × 23?")
+    wait_turn_finished(page)
+    choose_model(page, "demo-long")
+    send(page, LONG_PROMPT)
+    expect(live_section(page).locator("[class*='st-key-step-']").nth(3)).to_be_attached(timeout=STREAM_TIMEOUT)
+    page.wait_for_function(MAIN_AT_END, arg=300, timeout=STREAM_TIMEOUT)  # grown past a screen, still at its end
+    try:
+        main = page.get_by_test_id("stMain")
+        main.hover()
+        page.mouse.wheel(0, -400)
+        page.wait_for_function("() => document.querySelector('[data-testid=stMain]').scrollTop > 0")
+        page.wait_for_function(MAIN_AT_END.replace("< 2", ">= 2"), arg=0)  # the wheel moved the view up
+        scrolled = main.evaluate("m => [m.scrollTop, m.scrollHeight]")
+        # The reply goes on growing (new steps) while the view stays where the reader put it.
+        page.wait_for_function(
+            "h => document.querySelector('[data-testid=stMain]').scrollHeight > h + 150",
+            arg=scrolled[1],
+            timeout=STREAM_TIMEOUT,
+        )
+        assert abs(main.evaluate("m => m.scrollTop") - scrolled[0]) <= 2
+    finally:
+        page.get_by_role("button", name="Stop", exact=True).click()
+    expect(last_reply(page).get_by_text("Stopped. The partial reply is kept.")).to_be_visible(timeout=STREAM_TIMEOUT)
+
+
+def test_a_search_hit_far_up_a_long_conversation_is_scrolled_into_view(page: Page, app: AppProcess) -> None:
+    """Opening a conversation shows its end; opening it from a search hit shows the hit instead, even when
+    the conversation is already open (D18: "opens the conversation at the hit")."""
+    paragraph = "A long answer paragraph that fills the screen. " * 12
+    messages: list[Message] = []
+    for i in range(12):
+        messages.append(Message(role="user", content=f"Question {i + 1}"))
+        answer = f"{paragraph}\n\nAnswer {i + 1}: the {'platypus' if i == 5 else 'otter'} case.\n\n{paragraph}"
+        messages.append(Message(role="assistant", turn=AssistantTurn(answer=answer, status="done")))
+    with Store(app.db) as store:
+        conv = store.import_conversation(Conversation(title="Twelve questions", model="demo-r1", messages=messages))
+    open_app(page, app, f"?c={conv.id}")
+    main = page.get_by_test_id("stMain")
+    page.wait_for_function(MAIN_AT_END, arg=300)  # opened at its end
+    sidebar = page.get_by_test_id("stSidebar")
+    search = sidebar.get_by_role("textbox", name="Search")
+    rerun_settled(page, lambda: (search.fill("platypus"), search.press("Enter")))
+    rerun_settled(page, sidebar.get_by_role("button", name=re.compile("answer: .*platypus")).first.click)
+    mark = main.locator("span", has_text=re.compile("^platypus$"))
+    expect(mark).to_have_count(1)
+    expect(mark).to_be_in_viewport()

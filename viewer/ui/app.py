@@ -74,7 +74,7 @@ def main() -> None:
     if not wide:
         if RESTORE_KEY in st.session_state:
             st.session_state[COMPOSER_KEY] = st.session_state.pop(RESTORE_KEY)
-        typed = st.chat_input("Ask anything", key=COMPOSER_KEY)
+        typed = st.bottom.chat_input("Ask anything", key=COMPOSER_KEY)
     service, boot = get_service(), get_bootstrap()
     store_problem_banner(store)  # read-only, damaged or unreadable history file: one banner, never a traceback
     conv = _current_conversation(store)

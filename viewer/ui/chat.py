@@ -14,7 +14,6 @@ Two renderings of an assistant turn live here:
 
 from __future__ import annotations
 
-import contextlib
 import time
 from typing import Any
 
@@ -26,15 +25,17 @@ from viewer.models import AssistantTurn, Conversation, Message
 from viewer.outline import OutlineUpdate, Step
 from viewer.replies import Reply, ReplyBusy, ReplyRefused, ReplyService, Target, TextCursor
 from viewer.safe_markdown import escape_markdown, model_markdown, plain_text_markdown
-from viewer.ui import outline_view, sidebar
+from viewer.ui import clientside, outline_view, sidebar
 from viewer.ui.live_section import LiveSection, user_choice
 
 UPDATES_PER_S = 15
 MESSAGE_OVERHEAD_BYTES = 120  # what a websocket message costs beyond its text, roughly
 RESEND_BYTES_PER_S = 1000  # at most this much of a slowly growing paragraph is re-sent per second
+LONG_TRACE_CHARS = 3000  # an opened trace longer than this gets "Jump to answer" and "Fold reasoning"
 NOTICE_KEY = "composer_notice"  # a refusal to show above the composer on the next run
 HISTORY_SHOWN = 20  # messages drawn when a conversation opens; earlier ones on demand
 PROVISIONAL_NOTE = ":material/hourglass_top: May be reasoning: it moves into a thinking section if the model closes one"
+ARRIVED_KEY = sidebar.ARRIVED_KEY  # the conversation the page last scrolled to when it was opened
 
 
 # -- finished turns ------------------------------------------------------------------
@@ -74,17 +75,14 @@ def render_turn(msg: Message, *, is_last: bool, live_exists: bool) -> None:
     hit = sidebar.search_mark(msg.id)  # a search hit opened here: its matches are marked (issue 10, item 8)
     if label:
         label = outline_view.folded_label(label, len(turn.outline))
-        section = st.expander(label, key=f"think-{msg.id}", on_change="rerun", type="compact")
+        section = st.expander(label, key=clientside.section_key(msg.id), on_change="rerun", type="compact")
         if section.open:
             with section:
-                if hit is not None and hit.field == "reasoning":  # (a step-title hit shows the outline)
-                    st.caption(f"Matches of “{escape_markdown(hit.query)}” are marked.")
-                    render_reasoning_text(turn.reasoning, mark=hit.query)  # the full text: the match is in it
-                else:
-                    outline_view.render_finished(turn, key=msg.id, render_text=render_reasoning_text)
+                _opened_trace(msg, turn, mark=hit.query if hit is not None and hit.field == "reasoning" else "")
     if turn.answer:
         answer = model_markdown(turn.answer)
-        st.markdown(mark_matches(answer, hit.query) if hit is not None and hit.field == "answer" else answer)
+        with st.container(key=clientside.answer_key(msg.id)):  # the target of "Jump to answer"
+            st.markdown(mark_matches(answer, hit.query) if hit is not None and hit.field == "answer" else answer)
     for note in labels.end_notes(turn, interrupted=interrupted):
         {"error": st.error, "warning": st.warning}.get(note.level, st.caption)(escape_markdown(note.text))
     budget = turn.request_params.get("max_tokens")
@@ -94,11 +92,33 @@ def render_turn(msg: Message, *, is_last: bool, live_exists: bool) -> None:
     _turn_actions(msg, turn, is_last=is_last, budget=budget)
 
 
+def is_long_trace(reasoning: str) -> bool:
+    """A trace long enough to get 'Jump to answer' at its top and 'Fold reasoning' at its end (D23)."""
+    return len(reasoning) > LONG_TRACE_CHARS
+
+
+def _opened_trace(msg: Message, turn: AssistantTurn, *, mark: str = "") -> None:
+    """The inside of an opened thinking section; a long trace is framed by a way out at either end.
+    `mark`: a search query found in this reasoning, shown in the full text with its matches marked."""
+    long = is_long_trace(turn.reasoning)
+    if long and turn.answer:
+        clientside.jump_to_answer(msg.id)
+    if mark:  # a search hit in the reasoning (a step-title hit shows the outline, where the title is)
+        st.caption(f"Matches of “{escape_markdown(mark)}” are marked.")
+        render_reasoning_text(turn.reasoning, mark=mark)
+    else:
+        outline_view.render_finished(turn, key=msg.id, render_text=render_reasoning_text)
+    if long:
+        clientside.fold_section(msg.id)
+
+
 def _turn_actions(msg: Message, turn: AssistantTurn, *, is_last: bool, budget: int | None) -> None:
-    """Copy on every reply; Regenerate/Retry and the bigger-budget retry on the last one only."""
-    row = st.container(horizontal=True) if is_last else contextlib.nullcontext()
-    with row:
-        copy = st.toggle("Copy", key=f"copy-{msg.id}", help="Show reasoning and answer with copy buttons")
+    """Copy icons on every reply; Regenerate/Retry and the bigger-budget retry on the last one only."""
+    with st.container(horizontal=True, vertical_alignment="center", key=f"actions-{msg.id}"):
+        # The answer is on the page already; the reasoning (up to ~100 kB) is sent only when its icon is clicked.
+        copies = [("Copy answer", "Answer", turn.answer, False), ("Copy reasoning", "Reasoning", turn.reasoning, True)]
+        if turn.answer or turn.reasoning:
+            clientside.copy_buttons([copy for copy in copies if copy[2]], key=f"copy-{msg.id}")
         if is_last:
             label = "Retry" if (turn.error or turn.cut_off or turn.stopped) else "Regenerate"
             if st.button(label, key=f"regen-{msg.id}", icon=":material/refresh:"):
@@ -112,12 +132,6 @@ def _turn_actions(msg: Message, turn: AssistantTurn, *, is_last: bool, budget: i
                 if st.button("Retry without a limit", key=f"nolimit-{msg.id}"):
                     st.session_state["regenerate"] = {"message_id": msg.id, "no_limit": True}
                     st.rerun()
-    if copy:
-        if turn.reasoning:
-            st.caption("Reasoning")
-            st.code(turn.reasoning, language=None, wrap_lines=True)
-        st.caption("Answer")
-        st.code(turn.answer, language=None, wrap_lines=True)
 
 
 def _version_key(msg: Message) -> str:
@@ -200,7 +214,11 @@ def render_conversation(conv: Conversation, service: ReplyService, live: Reply |
             if msg.role == "user":
                 prompt = plain_text_markdown(msg.content)
                 hit = sidebar.search_mark(msg.id)
-                st.markdown(mark_matches(prompt, hit.query) if hit is not None and hit.field == "prompt" else prompt)
+                if hit is not None and hit.field == "prompt":
+                    with st.container(key=clientside.prompt_key(msg.id)):  # where the page scrolls to
+                        st.markdown(mark_matches(prompt, hit.query))
+                else:
+                    st.markdown(prompt)
                 continue
             if user_choice(live_key(msg.id)) and f"think-{msg.id}" not in st.session_state:
                 st.session_state[f"think-{msg.id}"] = True  # opened by hand while it streamed: stays open
@@ -212,6 +230,16 @@ def render_conversation(conv: Conversation, service: ReplyService, live: Reply |
             render_turn(shown, is_last=i == last_assistant and live is None and newest, live_exists=False)
             if msg.versions:
                 _version_switcher(msg)
+    if st.session_state.get(ARRIVED_KEY) != conv.id:  # just opened (or reloaded): show its latest reply
+        st.session_state[ARRIVED_KEY] = conv.id
+        hit = next((h for m in conv.messages[first:] if (h := sidebar.search_mark(m.id)) is not None), None)
+        if hit is None:
+            clientside.arrive_at_end(conv.id)
+        else:  # opened from a search hit: show the hit (issue 10, item 8)
+            key = {"prompt": clientside.prompt_key, "answer": clientside.answer_key}.get(
+                hit.field, clientside.section_key
+            )(hit.message_id)
+            clientside.arrive_at_hit(conv.id, key, hit.query, hit.visit)
 
 
 # -- starting a turn ------------------------------------------------------------------
@@ -506,6 +534,7 @@ def watch_live(reply: Reply) -> None:
     (a rerun, a reload, another conversation, a closed tab). Only the Stop button stops it.
     """
     with st.chat_message("assistant"):
+        clientside.follow_end(reply.message_id)  # the page follows the reply as it grows (until one scrolls up)
         view = LiveReplyView(reply)
         watch_replies([view])
     st.rerun()

@@ -32,6 +32,7 @@ HISTORY_LABELS: dict[HistoryPolicy, str] = {
 }
 HISTORY_POLICIES: list[HistoryPolicy] = list(HISTORY_LABELS)
 SEARCH_MARK_KEY = "search_mark"  # the search hit last opened, whose matches are marked
+ARRIVED_KEY = "arrived"  # the conversation the page last scrolled to on opening it (the end, or a hit)
 # Sidebar sections drawn only while open (`lazy_section`): label -> the expander's key (its open state).
 LAZY_SECTIONS = {
     "Manage endpoints": "open_endpoints",
@@ -89,7 +90,10 @@ def open_hit(conv_id: str, message_id: str, field: str) -> None:
     if field in ("reasoning", "step"):
         st.session_state[f"think-{message_id}"] = True
     query = str(st.session_state.get("search", "")).strip()
-    st.session_state[SEARCH_MARK_KEY] = SearchMark(message_id=message_id, field=field, query=query)
+    previous = st.session_state.get(SEARCH_MARK_KEY)
+    visit = previous.visit + 1 if isinstance(previous, SearchMark) else 0
+    st.session_state[SEARCH_MARK_KEY] = SearchMark(message_id=message_id, field=field, query=query, visit=visit)
+    st.session_state.pop(ARRIVED_KEY, None)  # the page scrolls to the hit, even in the conversation already open
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,7 @@ class SearchMark:
     message_id: str
     field: str
     query: str
+    visit: int = 0  # counts hits opened in this tab: each opening scrolls to its hit once
 
 
 def search_mark(message_id: str) -> SearchMark | None:

@@ -8,6 +8,10 @@ REASONING_STYLE = """<style>
 [class*="st-key-think-"] [data-testid="stExpanderDetails"] {
   opacity: 0.78; border-left: 2px solid rgba(128, 128, 128, 0.35); padding-left: 0.9rem; font-size: 0.95rem;
 }
+/* "Jump to answer" and "Fold reasoning" scroll these to the top, clear of the app's header bar. */
+[class*="st-key-answer-"], [class*="st-key-think-"] { scroll-margin-top: 4rem; }
+/* Controls that act on the page and show nothing (viewer.ui.clientside). */
+[class*="st-key-follow-"], [class*="st-key-arrive-"] { display: none; }
 /* The user's bubble stands apart from the assistant's, in light and dark themes alike. */
 [data-testid="stChatMessage"]:has([data-testid="stChatMessageAvatarUser"]) {
   background: rgba(128, 128, 128, 0.10); border-radius: 0.75rem;
