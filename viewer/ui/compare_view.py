@@ -22,7 +22,7 @@ from viewer.replies import ReplyRefused, Target
 from viewer.request_builder import REASONING_EFFORTS, ThinkingSwitch
 from viewer.safe_markdown import escape_markdown, images_as_links
 from viewer.store import Store, StoreError
-from viewer.ui import chat, outline_view, sidebar
+from viewer.ui import chat, clientside, outline_view, sidebar
 from viewer.ui.context import get_service
 from viewer.ui.settings import Settings
 
@@ -81,7 +81,9 @@ def main(store: Store, settings: Settings, conv: Conversation | None) -> None:
             views = _show_run(service, run)
     if RESTORE_KEY in st.session_state:
         st.session_state[COMPOSER_KEY] = st.session_state.pop(RESTORE_KEY)
-    prompt = st.chat_input("Ask every target (each keeps its own history)", key=COMPOSER_KEY)
+    # In `st.bottom`, as on the chat page: a top-level chat box makes Streamlit keep the page at its end, so
+    # opening a column's thinking section threw the view down (D5); the page follows live replies itself.
+    prompt = st.bottom.chat_input("Ask every target (each keeps its own history)", key=COMPOSER_KEY)
     if prompt and run is None:
         try:
             run = service.start(targets, prompt)
@@ -104,6 +106,7 @@ def main(store: Store, settings: Settings, conv: Conversation | None) -> None:
                 st.session_state[NOTICE_KEY] = exc.message
         st.rerun()
     if views:
+        clientside.follow_end(f"compare-{run.group_id}" if run is not None else "compare")
         chat.watch_replies(views)
         st.rerun()
 
