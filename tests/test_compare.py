@@ -169,7 +169,8 @@ def test_model_spec_syntax() -> None:
     assert spec == ModelSpec(
         "hf.co/unsloth/Qwen3:Q4_K_M", (("thinking", "off"), ("max_tokens", "512")), "http://u@[::1]:8000/v1"
     )
-    assert spec.label() == "hf.co/unsloth/Qwen3:Q4_K_M [thinking=off,max_tokens=512]@http://u@[::1]:8000/v1"
+    # The label is printed and written to --json: the URL's user name (and any password) is left out.
+    assert spec.label() == "hf.co/unsloth/Qwen3:Q4_K_M [thinking=off,max_tokens=512]@http://[::1]:8000/v1"
     assert str(parse_model_spec("qwen3[effort=high,thinking=on]")) == "qwen3[thinking=on,effort=high]"
     assert parse_model_spec("x[1][]") == ModelSpec("x[1]") and str(ModelSpec("x[1]")) == "x[1][]"
     assert parse_model_spec("a[b") == ModelSpec("a[b")
@@ -250,18 +251,42 @@ def test_finished_runs_beyond_the_newest_few_are_dropped_from_memory_but_not_fro
         streaming = service.start([target(slow, "demo-r1"), target(slow, "demo-v3")], PROMPT)
         runs = []
         for _ in range(5):
-            run = service.start([target(replay_server, "demo-r1"), target(replay_server, "demo-v3")], PROMPT)
+            chosen = [target(replay_server, "demo-r1"), target(replay_server, "demo-v3")]
+            chosen[0].markers = [("<think>", "</think>")]  # a setting the store does not keep
+            chosen[0].api_key = "sk-test-kept-in-memory"
+            run = service.start(chosen, PROMPT)
             assert run.wait(15) and all(r.saved.wait(5) for r in run.replies())
             runs.append(run)
-        # When the last run started, four were finished: the newest two of them are kept, with the streaming
-        # run (kept however old it is) and the new one.
+        # When the last run started, four were finished: the newest two of them keep their replies, with the
+        # streaming run (kept however old it is) and the new one.
         assert streaming.running()
         assert service.held() == [streaming.group_id, runs[2].group_id, runs[3].group_id, runs[4].group_id]
+        assert runs[0].replies() == [] and len(runs[4].replies()) == 2
         streaming.stop()
         assert streaming.wait(10)
-    # A dropped run is rebuilt from the store, answers and all.
+    # A run whose replies were let go keeps its targets: a follow-up sends as the first prompt did.
     again = service.get(runs[0].group_id)
-    assert again is not None and again is not runs[0]
-    assert [c.conversation_id for c in again.columns] == [c.conversation_id for c in runs[0].columns]
-    answers = [c.messages[-1].turn.answer for c in service.conversations(again) if c.messages[-1].turn]
+    assert again is runs[0]
+    assert again.columns[0].target.markers == [("<think>", "</think>")]
+    assert again.columns[0].target.api_key == "sk-test-kept-in-memory"
+    service.follow_up(again.group_id, "And 18 × 23?", api_key="sk-other", base_url="http://elsewhere:1/v1")
+    assert again.wait(15)
+    assert again.columns[0].target.api_key == "sk-test-kept-in-memory"
+    assert again.columns[1].target.api_key is None  # another endpoint's key is never handed to it
+    # After a restart the run is rebuilt from the store, answers and all.
+    rebuilt = CompareService(ReplyService(store)).get(runs[0].group_id)
+    assert rebuilt is not None and rebuilt is not runs[0]
+    assert [c.conversation_id for c in rebuilt.columns] == [c.conversation_id for c in runs[0].columns]
+    answers = [c.messages[1].turn.answer for c in CompareService(ReplyService(store)).conversations(rebuilt)]
     assert len(answers) == 2 and all("391" in a for a in answers)
+
+
+def test_a_follow_up_gives_a_typed_key_only_to_columns_on_that_endpoint(
+    replay_server: ReplayServer, store: Store
+) -> None:
+    service = CompareService(ReplyService(store))
+    run = service.start([target(replay_server, "demo-r1"), target(replay_server, "demo-v3")], PROMPT)
+    assert run.wait(15)
+    service.follow_up(run.group_id, "Again?", api_key="sk-typed", base_url=replay_server.base_url + "/")
+    assert run.wait(15)
+    assert [c.target.api_key for c in run.columns] == ["sk-typed", "sk-typed"]

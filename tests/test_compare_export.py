@@ -139,3 +139,11 @@ def test_a_column_without_a_reply_has_null_metrics_and_mismatched_columns_are_re
 )
 def test_public_url_drops_userinfo_and_masks_keys(url: str, shown: str) -> None:
     assert compare_export.public_url(url) == shown
+
+
+def test_a_profile_named_by_its_url_loses_its_password_in_the_label_and_the_export() -> None:
+    from viewer.compare import ModelSpec
+
+    spec = ModelSpec(model="m", base_url="http://user:hunter22@host:8000/v1")
+    assert "hunter22" not in spec.label() and spec.label().endswith("@http://host:8000/v1")
+    assert compare_export.public_url("http://user:hunter22@host:8000/v1") == "http://host:8000/v1"

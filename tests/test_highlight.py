@@ -34,6 +34,13 @@ def test_matches_in_code_math_links_and_urls_are_left_alone() -> None:
     assert "(https://prime.example/prime)" in out and "https://x.org/prime" in out and "www.prime.org" in out
 
 
+def test_matches_after_a_colon_in_an_entity_or_a_reference_definition_are_left_alone() -> None:
+    text = "at 12:30 today, 30 minutes\n\na&nbsp;&nbsp;b and nbsp\n\n[docs]: /docs/nbsp/30.html"
+    assert marks(mark_matches(text, "30")) == ["30"]  # not "12:30", not in the definition's destination
+    assert marks(mark_matches(text, "nbsp")) == ["nbsp"]  # the word, not the entities
+    assert "&nbsp;&nbsp;" in mark_matches(text, "nbsp")
+
+
 def test_a_code_span_open_across_lines_of_a_paragraph_hides_matches_until_it_closes() -> None:
     out = mark_matches("a `code\nprime` prime\n\nprime", "prime")
     assert marks(out) == ["prime", "prime"]

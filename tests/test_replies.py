@@ -389,3 +389,25 @@ def test_the_savers_final_save_never_brings_back_a_deleted_reply(store: Store) -
         store.save_turn(conv.id, old.id, AssistantTurn(answer="old, titled"), insert_missing=False)
     again = store.get_conversation(conv.id)
     assert again is not None and [m.role for m in again.messages] == ["user"]
+
+
+def test_only_a_model_s_first_plain_reply_is_flagged_as_maybe_reasoning(
+    store: Store, replay_server: ReplayServer
+) -> None:
+    """Every plain answer starts provisional (it may be a pre-filled trace); once a model has ended a reply
+    without reasoning, its replies are not flagged; a model that pre-fills is never remembered as plain."""
+    service = ReplyService(store)
+    base = replay_server.base_url
+    first = service.start(target(replay_server, "demo-v3"), prompt=PROMPT)
+    assert not first.answers_plainly
+    assert first.wait(15)
+    assert not first.answer_may_be_reasoning()  # settled as answer when the stream ended, with no event
+    assert wait_until(lambda: service.answers_plainly(base, "demo-v3"))
+    second = service.start(target(replay_server, "demo-v3"), conversation_id=first.conversation_id, prompt="Again.")
+    assert second.answers_plainly and not second.answer_may_be_reasoning()
+    assert second.wait(15)
+
+    prefilled = service.start(target(replay_server, "demo-r1-prefilled"), prompt="Is 391 prime?")
+    assert prefilled.wait(15)
+    assert wait_until(lambda: service.prefills_opener(base, "demo-r1-prefilled"))
+    assert not service.answers_plainly(base, "demo-r1-prefilled")

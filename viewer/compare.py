@@ -8,8 +8,9 @@ follow-up goes to every column, each continuing its own conversation.
 Each column's turn is an ordinary `Reply` of the reply service, streaming and saving in its own threads,
 so a slow or failing target never blocks or breaks the others: its error and partial text stay in its
 column. `CompareRun.stop()` stops them all. `CompareService` tracks runs for the whole process, so a page
-finds a running comparison again after a reload; finished runs beyond the newest `KEEP_FINISHED` are dropped
-from memory (the store has them, and `CompareService.get` rebuilds them).
+finds a running comparison again after a reload; the replies of finished runs beyond the newest
+`KEEP_FINISHED` are let go (the store has their text; each run keeps its targets), and after a restart
+`CompareService.get` rebuilds a run from the store.
 
 The metrics of a finished turn (`metrics`) are the ones the stats line and `ask --json` report, read from
 the same `AssistantTurn` (viewer/turn.py decides what waited, thought and answered mean). Nothing here
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from viewer import labels
-from viewer.client import ChatClient
+from viewer.client import ChatClient, normalize_base_url
 from viewer.errors import ViewerError
 from viewer.models import (
     AssistantTurn,
@@ -40,6 +41,7 @@ from viewer.models import (
     new_id,
 )
 from viewer.outline import ReasoningStats
+from viewer.redact import public_url
 from viewer.replies import Reply, ReplyRefused, ReplyService, Target
 from viewer.request_builder import REASONING_EFFORTS, GenerationSettings, SettingsError, build_request
 from viewer.safe_markdown import escape_markdown
@@ -247,7 +249,7 @@ class ModelSpec:
         endpoint ("qwen3 [thinking=off]", "demo-v3@http://127.0.0.1:8000/v1"), so that two targets of one
         model are told apart."""
         text = self.model + (f" [{self._pairs()}]" if self.settings else "")
-        return text + (f"@{self.base_url}" if self.base_url else "")
+        return text + (f"@{public_url(self.base_url)}" if self.base_url else "")  # never a user:password@
 
     def apply(self, settings: GenerationSettings) -> GenerationSettings:
         """`settings` with this spec's model and its own settings in place of the shared ones
@@ -402,6 +404,15 @@ class Column:
         return target_name(self.target.settings)
 
 
+def same_endpoint(a: str, b: str) -> bool:
+    """Do two base URLs name the same endpoint (`normalize_base_url`'s canonical form)? False if either is
+    not a valid base URL."""
+    try:
+        return normalize_base_url(a) == normalize_base_url(b)
+    except ViewerError:
+        return False
+
+
 @dataclass
 class CompareRun:
     """A compare group: its columns in order. `replies()` are the latest ones this process started."""
@@ -423,6 +434,11 @@ class CompareRun:
         """Stop every column's reply still streaming (each keeps what came)."""
         for reply in self.replies():
             reply.stop()
+
+    def release(self) -> None:
+        """Let go of the finished replies (their text is in the store); the columns and targets stay."""
+        for column in self.columns:
+            column.reply = None
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until every reply is done (True) or `timeout` seconds passed (False)."""
@@ -464,33 +480,43 @@ class CompareService:
         self._hold(run)
         return run
 
-    def follow_up(self, group_id: str, prompt: str, *, api_key: str | None = None) -> CompareRun:
-        """Send `prompt` to every column of a run, each with its own history. Raises `ReplyRefused` for an
-        unknown run."""
+    def follow_up(
+        self, group_id: str, prompt: str, *, api_key: str | None = None, base_url: str | None = None
+    ) -> CompareRun:
+        """Send `prompt` to every column of a run, each with its own history. `api_key` (a key typed for the
+        endpoint at `base_url`) is given to the columns on that endpoint that have none (a run rebuilt from the
+        store after a restart: keys are never stored), and to no other. Raises `ReplyRefused` for an unknown
+        run."""
         run = self.get(group_id)
         if run is None:
             raise ReplyRefused("That comparison no longer exists.")
-        if api_key is not None:
+        if api_key is not None and base_url is not None:
             for column in run.columns:
-                column.target.api_key = column.target.api_key or api_key
+                if column.target.api_key is None and same_endpoint(column.target.profile.base_url, base_url):
+                    column.target.api_key = api_key
         self._send(run, prompt)
         self._hold(run)
         return run
 
     def _hold(self, run: CompareRun) -> None:
-        """Hold `run` as the newest one, then bound what is held: finished runs beyond the newest
-        `KEEP_FINISHED` are dropped (the store has them; `get` rebuilds them). Running ones are always kept."""
+        """Hold `run` as the newest one, then bound what is held: the replies of finished runs beyond the
+        newest `KEEP_FINISHED` are let go (their text is in the store). Each run keeps its columns' targets,
+        which the store does not fully hold (keys, markers, timeouts, titler), so a follow-up sends as the
+        first prompt did. Running replies are always kept."""
         with self._lock:
-            self._runs.pop(run.group_id, None)  # re-inserted last: the dict's order is the order runs were used
-            self._runs[run.group_id] = run
-            finished = [gid for gid, held in self._runs.items() if held.finished()]
-            for gid in finished[: max(0, len(finished) - KEEP_FINISHED)]:
-                del self._runs[gid]
+            self._hold_locked(run)
+
+    def _hold_locked(self, run: CompareRun) -> None:
+        self._runs.pop(run.group_id, None)  # re-inserted last: the dict's order is the order runs were used
+        self._runs[run.group_id] = run
+        finished = [held for held in self._runs.values() if held.replies() and held.finished()]
+        for old in finished[: max(0, len(finished) - KEEP_FINISHED)]:
+            old.release()
 
     def held(self) -> list[str]:
-        """The group ids of the runs held in memory, oldest first."""
+        """The group ids of the runs whose replies are held in memory, oldest first."""
         with self._lock:
-            return list(self._runs)
+            return [gid for gid, run in self._runs.items() if run.replies()]
 
     def _send(self, run: CompareRun, prompt: str) -> None:
         for column in run.columns:
@@ -517,9 +543,9 @@ class CompareService:
             )
         with self._lock:
             held = self._runs.get(group_id)
-        if held is not None:  # another page rebuilt it meanwhile
-            return held
-        self._hold(run)
+            if held is not None:  # another page rebuilt it meanwhile
+                return held
+            self._hold_locked(run)
         return run
 
     def running(self, group_id: str) -> CompareRun | None:

@@ -30,12 +30,11 @@ import html
 import json
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from viewer import __version__, export
 from viewer.compare import METRICS, last_turns, markdown_table, metrics, table_rows
 from viewer.models import Conversation
-from viewer.redact import redact_text, redact_value
+from viewer.redact import public_url, redact_text, redact_value
 from viewer.replies import Target
 from viewer.request_builder import SettingsError, parse_extra_json
 from viewer.safe_markdown import escape_markdown
@@ -50,18 +49,6 @@ section.column .role { font-size: .95rem; }
 table.metrics { font-size: .875rem; margin: 0 0 1rem; }
 table.metrics td.num { text-align: right; }
 """
-
-
-def public_url(url: str) -> str:
-    """`url` fit for a file: without user name and password, and with credential-shaped text masked
-    (`viewer.redact.redact_text`: `api_key=...`, `sk-...`, known keys)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return redact_text(url)
-    if "@" in parts.netloc:
-        parts = parts._replace(netloc=parts.netloc.rpartition("@")[2])
-    return redact_text(urlunsplit(parts))
 
 
 def _settings(target: Target) -> dict[str, Any]:
@@ -107,7 +94,7 @@ def to_markdown(
     head, body = table_rows(names, _rows(conversations))
     parts = [f"# Comparison: {escape_markdown(_title(conversations))}", "", markdown_table(head, body), ""]
     for i, (name, target, conv) in enumerate(zip(names, targets, conversations, strict=True), start=1):
-        where = f"{redact_text(target.profile.name)} ({public_url(target.profile.base_url)})"
+        where = f"{public_url(target.profile.name)} ({public_url(target.profile.base_url)})"
         parts += [
             f"## Column {i}: {escape_markdown(name)}",
             "",
@@ -144,7 +131,7 @@ def to_html(
         f'<table class="metrics"><thead><tr>{header}</tr></thead><tbody>{"".join(lines)}</tbody></table>',
     ]
     for i, (name, target, conv) in enumerate(zip(names, targets, conversations, strict=True), start=1):
-        where = f"Endpoint: {redact_text(target.profile.name)} ({public_url(target.profile.base_url)})"
+        where = f"Endpoint: {public_url(target.profile.name)} ({public_url(target.profile.base_url)})"
         messages = "\n".join(export.html_messages(conv, include_reasoning=include_reasoning, heading="h3"))
         parts.append(
             f'<section class="column"><h2>Column {i}: {esc(name)}</h2>'
@@ -177,7 +164,7 @@ def to_json(
             {
                 "name": name,
                 "model": target.settings.model,
-                "endpoint": {"name": redact_text(target.profile.name), "base_url": public_url(target.profile.base_url)},
+                "endpoint": {"name": public_url(target.profile.name), "base_url": public_url(target.profile.base_url)},
                 "settings": _settings(target),
                 "conversation": export.conversation_data(conv, include_reasoning=include_reasoning),
             }

@@ -8,7 +8,9 @@ byte of the Markdown is kept, so removing the marks gives back the input (a prop
 A match is left unmarked where a directive would change what the Markdown means or shows:
 
 * inside code (fenced or indented blocks, and inline code spans), where the directive would show literally;
-* inside math (`$…$`), a link's destination (`](…)`) or a bare URL, which the directive would break;
+* inside math (`$…$`), a link's destination (`](…)`), a reference definition, a bare URL or an entity
+  (`&nbsp;`), which the directive would break; right after a colon ("12:30"), where Streamlit's parser does
+  not open a directive (checked in Chromium) and the reader would see its source;
 * when the match itself holds a character that Markdown reads as markup (brackets, backticks, emphasis,
   backslashes, …) or spans a line break.
 
@@ -29,6 +31,8 @@ _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _INDENTED_CODE = re.compile(r"^(?: {4}|\t)")
 _LINK_DEST = re.compile(r"\]\([^)\s]*$")  # the text before a match ends inside a link's "(destination"
 _URLISH = re.compile(r"(?:[a-z][a-z0-9+.-]*://|www\.)\S*$", re.IGNORECASE)  # the text before ends in a URL
+_IN_ENTITY = re.compile(r"&#?[A-Za-z0-9]*$")  # the text before ends inside an entity ("&nbsp;", "&#38;")
+_REFERENCE_DEFINITION = re.compile(r"^ {0,3}\[[^\]]+\]:")  # "[label]: destination": no marks on the line
 _URL_START = re.compile(r"(?:[a-z][a-z0-9+.-]*://|www\.)", re.IGNORECASE)  # a URL starts here
 
 
@@ -67,6 +71,9 @@ def mark_matches(markdown: str, query: str) -> str:
             out.append(line)
             continue
         prev_blank = False
+        if _REFERENCE_DEFINITION.match(line):
+            out.append(line)
+            continue
         marked, in_code_span, in_math = _mark_line(line, pattern, in_code_span, in_math)
         out.append(marked)
     return "\n".join(out)
@@ -98,7 +105,13 @@ def _mark_line(line: str, pattern: re.Pattern[str], in_code: bool, in_math: bool
             m = pattern.match(line, i)
             if m is not None:
                 before = line[:i]
-                if not (_LINK_DEST.search(before) or _URLISH.search(before) or _URL_START.match(line, i)):
+                if not (
+                    before.endswith(":")  # Streamlit does not open a directive right after a colon ("12:30")
+                    or _LINK_DEST.search(before)
+                    or _URLISH.search(before)
+                    or _URL_START.match(line, i)
+                    or _IN_ENTITY.search(before)
+                ):
                     pieces.append(line[at:i])
                     pieces.append(MARK_OPEN + m.group(0) + MARK_CLOSE)
                     at = i = m.end()

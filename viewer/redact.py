@@ -27,12 +27,14 @@ import re
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
     "MASK",
     "forget_secrets",
     "is_secret_name",
     "known_secrets",
+    "public_url",
     "redact_text",
     "redact_value",
     "remember_secret",
@@ -171,3 +173,15 @@ def redact_value(value: Any) -> Any:
     if isinstance(value, str):
         return redact_text(value)
     return value
+
+
+def public_url(url: str) -> str:
+    """`url` fit for a file: without user name and password, and with credential-shaped text masked
+    (`viewer.redact.redact_text`: `api_key=...`, `sk-...`, known keys)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return redact_text(url)
+    if "@" in parts.netloc:
+        parts = parts._replace(netloc=parts.netloc.rpartition("@")[2])
+    return redact_text(urlunsplit(parts))

@@ -195,6 +195,8 @@ class Reply:
         on_reclassified: Callable[[], None] | None = None,
         on_events: Callable[[list[SplitEvent]], None] | None = None,
         titler: Titler | None = None,
+        answers_plainly: bool = False,
+        on_plain: Callable[[], None] | None = None,
     ) -> None:
         self.conversation_id = conversation_id
         self.message_id = message_id
@@ -214,6 +216,9 @@ class Reply:
         self._store = store
         self._on_reclassified = on_reclassified
         self._on_events = on_events
+        self.answers_plainly = answers_plainly
+        """This model was seen answering without reasoning: its text is not flagged as maybe reasoning."""
+        self._on_plain = on_plain
         self._lock = threading.Lock()  # held by the worker while it feeds the recorder; by snapshot()
         self._stop = threading.Event()
         self._stream: ChatStream | None = None
@@ -251,7 +256,20 @@ class Reply:
                 if self._saver is None:
                     self.saved.set()
         assert self.final is not None
+        if self._on_plain is not None and self._answered_plainly(self.final):
+            threading.Thread(target=self._on_plain, daemon=True).start()  # may write to a slow store
         return self.final
+
+    def _answered_plainly(self, final: AssistantTurn) -> bool:
+        """A whole reply, ended by the model, whose provisional text was settled as answer: no reasoning."""
+        splitter = self.recorder.splitter
+        return (
+            splitter.provisional_confirmed
+            and not final.reasoning
+            and final.finish_reason == "stop"
+            and final.error is None
+            and not final.stopped
+        )
 
     def stop(self) -> None:
         """Stop now: close the connection so the server aborts and frees its slot; keep what came."""
@@ -285,6 +303,15 @@ class Reply:
     def thinking_seconds(self) -> float | None:
         """Seconds of thinking so far (None before any reasoning), ticking while the server is silent."""
         return self.recorder.thought_so_far()
+
+    def answer_may_be_reasoning(self) -> bool:
+        """Is the answer text so far still provisional (it may turn out to be reasoning)? The splitter settles
+        it without an event of its own when the stream ends or a reasoning field starts (formats.md,
+        "Conventions chosen", rules 2 and 4), so a viewer asks here as well as reading the log
+        (`TextCursor.provisional`). False for a model seen answering without reasoning (every plain answer
+        starts provisional: only the first reply of a model is flagged). A read of the splitter's flag, safe
+        from any thread."""
+        return not self.answers_plainly and self.recorder.splitter.provisional
 
     def elapsed(self) -> float:
         """Seconds since the request was sent (frozen once done)."""
@@ -486,6 +513,20 @@ class ReplyService:
 
     def remember_prefill(self, base_url: str, model: str) -> None:
         self._set(self._prefill_key(base_url, model), True)
+        if self.answers_plainly(base_url, model):
+            self._set(self._plain_key(base_url, model), False)
+
+    @staticmethod
+    def _plain_key(base_url: str, model: str) -> str:
+        return f"plain:{base_url}:{model}"
+
+    def answers_plainly(self, base_url: str, model: str) -> bool:
+        """Whether this model was seen ending a reply with no reasoning and no marker (see `Reply.on_plain`)."""
+        return bool(self._get(self._plain_key(base_url, model), False))
+
+    def remember_plain(self, base_url: str, model: str) -> None:
+        if not self.answers_plainly(base_url, model) and not self.prefills_opener(base_url, model):
+            self._set(self._plain_key(base_url, model), True)
 
     def history_policy(self, base_url: str, model: str) -> HistoryPolicy:
         value = self._get(self._history_key(base_url, model), "strip")
@@ -630,6 +671,8 @@ class ReplyService:
             message_id=assistant.id,
             on_reclassified=lambda: self.remember_prefill(base_url, model),
             titler=Titler(target.titler) if target.titler is not None else None,
+            answers_plainly=self.answers_plainly(base_url, model),
+            on_plain=lambda: self.remember_plain(base_url, model),
         )
         with self._lock:
             self._replies.pop(conv.id, None)  # re-inserted last: the dict's order is the order replies started

@@ -60,8 +60,8 @@ def first_time_user(request: pytest.FixtureRequest) -> None:
     with Store(app.db) as store:
         store.set_setting("ui_settings", None)
         store.set_setting("profile_markers", None)
-    with sqlite3.connect(app.db) as db:  # nor which models were seen pre-filling their opener
-        db.execute("DELETE FROM settings WHERE key LIKE 'prefills:%'")
+    with sqlite3.connect(app.db) as db:  # nor which models were seen pre-filling their opener or answering plainly
+        db.execute("DELETE FROM settings WHERE key LIKE 'prefills:%' OR key LIKE 'plain:%'")
     db.close()
 
 

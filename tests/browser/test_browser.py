@@ -112,10 +112,19 @@ def open_full_text(section: Locator, *, switch: bool = True) -> None:
         section.get_by_role("radio", name="Full text").click()
 
 
+SCRIPT_SETTLED_JS = """() => {
+  const el = document.querySelector('[data-test-script-state]');
+  return el !== null && el.getAttribute('data-test-script-state') === 'notRunning';
+}"""
+
+
 def wait_turn_finished(page: Page, timeout: float = STREAM_TIMEOUT) -> Locator:
-    """The turn is drawn from the store: only then does it get its Regenerate / Retry button."""
+    """The turn is drawn from the store (only then does it get its Regenerate / Retry button), and the run
+    that draws it has finished. A click made while that run still draws the sidebar could be lost with the
+    element it landed on, and the rerun it should cause never came (seen about once in a dozen runs)."""
     reply = last_reply(page)
     expect(reply.get_by_role("button", name=re.compile(r"^(Regenerate|Retry)$"))).to_be_visible(timeout=timeout)
+    page.wait_for_function(SCRIPT_SETTLED_JS, timeout=timeout)
     return reply
 
 

@@ -178,8 +178,8 @@ def first_shown(conv: Conversation) -> int:
     to interactive). Nothing is hidden silently: a button above says how many earlier messages there are."""
     shown = st.session_state.get(_history_key(conv.id), HISTORY_SHOWN)
     first = max(0, len(conv.messages) - (shown if isinstance(shown, int) else HISTORY_SHOWN))
-    mark = st.session_state.get(sidebar.SEARCH_MARK_KEY)
-    if isinstance(mark, sidebar.SearchMark):
+    mark = sidebar.active_search_mark()
+    if mark is not None:
         first = min([first] + [i for i, m in enumerate(conv.messages) if m.id == mark.message_id])
     while first > 0 and conv.messages[first].role != "user":
         first -= 1
@@ -230,16 +230,18 @@ def render_conversation(conv: Conversation, service: ReplyService, live: Reply |
             render_turn(shown, is_last=i == last_assistant and live is None and newest, live_exists=False)
             if msg.versions:
                 _version_switcher(msg)
+    arrival = st.empty()  # always present, so that what follows (the live bubble) keeps its place
     if st.session_state.get(ARRIVED_KEY) != conv.id:  # just opened (or reloaded): show its latest reply
-        st.session_state[ARRIVED_KEY] = conv.id
-        hit = next((h for m in conv.messages[first:] if (h := sidebar.search_mark(m.id)) is not None), None)
-        if hit is None:
-            clientside.arrive_at_end(conv.id)
-        else:  # opened from a search hit: show the hit (issue 10, item 8)
-            key = {"prompt": clientside.prompt_key, "answer": clientside.answer_key}.get(
-                hit.field, clientside.section_key
-            )(hit.message_id)
-            clientside.arrive_at_hit(conv.id, key, hit.query, hit.visit)
+        hit = sidebar.active_search_mark()
+        with arrival:
+            if hit is None or hit.message_id not in {m.id for m in conv.messages[first:]}:
+                clientside.arrive_at_end(conv.id)
+            else:  # opened from a search hit: show the hit (issue 10, item 8)
+                key = {"prompt": clientside.prompt_key, "answer": clientside.answer_key}.get(
+                    hit.field, clientside.section_key
+                )(hit.message_id)
+                clientside.arrive_at_hit(conv.id, key, hit.query, hit.visit)
+        st.session_state[ARRIVED_KEY] = conv.id  # once the control is sent (a run may stop before)
 
 
 # -- starting a turn ------------------------------------------------------------------
@@ -427,10 +429,13 @@ class LiveReplyView:
         self.provisional_text: Any = None  # where provisional answer text is drawn, under its "may be" note
         self.finished = False
 
+    def _provisional(self) -> bool:
+        return self.cursor.provisional and self.reply.answer_may_be_reasoning()
+
     def _draw_answer(self) -> None:
         """The answer so far. Text that may yet turn out to be reasoning (a pre-filled opener: only the closer
         will arrive) is drawn quieter, under a note that says so, until the splitter decides (issue 10, item 6)."""
-        if not self.cursor.provisional:
+        if not self._provisional():
             self.provisional_text = None
             self.answer_slot.markdown(model_markdown(self.answer))
             return
@@ -468,6 +473,8 @@ class LiveReplyView:
         if changes.answer:
             self.answer += changes.answer
             self._draw_answer()
+        elif self.provisional_text is not None and not self._provisional():
+            self._draw_answer()  # settled as answer without new text (the stream ended, or a reasoning field began)
         if changes.reasoning_ended:
             label = labels.thought_label(reply.thinking_seconds())
             thinking.fold(outline_view.folded_label(label, self.steps), now)

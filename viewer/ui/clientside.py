@@ -118,7 +118,7 @@ export default function ({ data, parentElement }) {
     let shown = target;
     if (data.fold) {
       const details = target.querySelector("details");
-      shown = target.querySelector("summary");
+      shown = target.querySelector("summary") || target;
       if (details && details.open) shown.click();
     }
     const show = () => shown.scrollIntoView({ block: "start" });

@@ -101,7 +101,9 @@ def main(store: Store, settings: Settings, conv: Conversation | None) -> None:
             st.session_state[RESTORE_KEY] = prompt
         else:
             try:
-                service.follow_up(run.group_id, prompt, api_key=settings.session_api_key())
+                service.follow_up(
+                    run.group_id, prompt, api_key=settings.session_api_key(), base_url=settings.profile.base_url
+                )
             except ReplyRefused as exc:
                 st.session_state[NOTICE_KEY] = exc.message
         st.rerun()

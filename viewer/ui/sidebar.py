@@ -106,13 +106,19 @@ class SearchMark:
     visit: int = 0  # counts hits opened in this tab: each opening scrolls to its hit once
 
 
-def search_mark(message_id: str) -> SearchMark | None:
-    """The hit opened in this message, while the search box still holds its query (clearing it clears the
+def active_search_mark() -> SearchMark | None:
+    """The search hit last opened, while the search box still holds its query (clearing it clears the
     marks)."""
     mark = st.session_state.get(SEARCH_MARK_KEY)
-    if not isinstance(mark, SearchMark) or mark.message_id != message_id:
+    if not isinstance(mark, SearchMark):
         return None
     return mark if str(st.session_state.get("search", "")).strip() == mark.query else None
+
+
+def search_mark(message_id: str) -> SearchMark | None:
+    """The active search hit (`active_search_mark`) if it was opened in this message, else None."""
+    mark = active_search_mark()
+    return mark if mark is not None and mark.message_id == message_id else None
 
 
 def endpoint_section(store: Store, boot: Bootstrap) -> tuple[EndpointProfile, str | None]:
