@@ -9,6 +9,7 @@ it keeps its database, which is exactly what that test checks.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -38,6 +39,16 @@ new MutationObserver((mutations) => {
   subtree: true, attributes: true, attributeOldValue: true, attributeFilter: ['data-test-script-state'],
 });
 """
+
+
+# Script state(s), runs counted, the URL and the model box: what a failed wait for a rerun needs.
+FAILURE_STATE_JS = """() => ({
+  states: [...document.querySelectorAll('[data-test-script-state]')].map(e => e.getAttribute('data-test-script-state')),
+  runs: window.__rvRuns,
+  url: location.href,
+  model: document.querySelector('input[aria-label="Model"]')?.value,
+  dialogs: document.querySelectorAll('[role=listbox]').length,
+})"""
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +91,19 @@ def browser(playwright_instance: Playwright) -> Iterator[Browser]:
         b.close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report = yield
+    if report.when == "call" and report.failed:
+        item.stash[FAILED] = True
+    return report
+
+
+FAILED = pytest.StashKey[bool]()
+
+
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     context = browser.new_context(viewport=VIEWPORT)
     context.set_default_timeout(30_000)
     context.add_init_script(COUNT_RUNS)
@@ -89,6 +111,13 @@ def page(browser: Browser) -> Iterator[Page]:
     try:
         yield pg
     finally:
+        if request.node.stash.get(FAILED, False):  # what the page showed when the test failed, to debug it
+            SCREENSHOTS.mkdir(exist_ok=True)
+            name = re.sub(r"[^A-Za-z0-9_-]+", "-", request.node.name).strip("-")
+            with contextlib.suppress(Exception):
+                pg.screenshot(path=SCREENSHOTS / f"FAILED-{name}.png")
+                state = pg.evaluate(FAILURE_STATE_JS)
+                print(f"page state at failure: {state}")
         context.close()
 
 
