@@ -33,7 +33,7 @@ MESSAGE_OVERHEAD_BYTES = 120  # what a websocket message costs beyond its text, 
 RESEND_BYTES_PER_S = 1000  # at most this much of a slowly growing paragraph is re-sent per second
 LONG_TRACE_CHARS = 3000  # an opened trace longer than this gets "Jump to answer" and "Fold reasoning"
 NOTICE_KEY = "composer_notice"  # a refusal to show above the composer on the next run
-HISTORY_SHOWN = 20  # messages drawn when a conversation opens; earlier ones on demand
+HISTORY_SHOWN = 10  # messages drawn when a conversation opens; earlier ones on demand
 PROVISIONAL_NOTE = ":material/hourglass_top: May be reasoning: it moves into a thinking section if the model closes one"
 ARRIVED_KEY = sidebar.ARRIVED_KEY  # the conversation the page last scrolled to when it was opened
 
