@@ -11,9 +11,8 @@ import re
 from collections.abc import Callable, Iterator
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Locator, Page, expect
 
-from tests.browser.conftest import COUNT_RUNS, VIEWPORT
 from tests.browser.harness import AppProcess
 from tests.browser.test_browser import (
     LONG_ANSWER,
@@ -56,20 +55,6 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
         yield proc
     finally:
         proc.stop()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A tab that may read and write the clipboard (127.0.0.1 is a secure context)."""
-    context = browser.new_context(viewport=VIEWPORT)
-    context.grant_permissions(["clipboard-read", "clipboard-write"])
-    context.set_default_timeout(30_000)
-    context.add_init_script(COUNT_RUNS)
-    pg = context.new_page()
-    try:
-        yield pg
-    finally:
-        context.close()
 
 
 def _choose_long_model(page: Page) -> None:
@@ -177,6 +162,7 @@ def test_jump_to_answer_and_fold_frame_an_opened_long_trace(page: Page, app: App
 
 
 def test_one_click_copies_the_answer_and_the_reasoning(page: Page, app: AppProcess, shot: Callable) -> None:
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])  # 127.0.0.1 is a secure context
     reply, conv_id = _long_reply(page, app)
     turn = _stored_turn(app, conv_id)
     assert turn.answer and turn.reasoning

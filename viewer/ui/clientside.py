@@ -98,6 +98,24 @@ function copy(st, label, item) {
 
 _COPY = st.components.v2.component("rv_copy_buttons", css=_BUTTON_CSS, js=_COPY_JS)
 
+# `holdInView(main, show)`: call `show()` now, and again whenever the page changes size, for `HOLD_MS` or
+# until the reader scrolls (wheel, touch, key): a long trace is still being drawn for a moment after it
+# opens, which moves what was brought into view. Shared by the scroll buttons and the scroll to a search hit.
+_HOLD_JS = """
+function holdInView(main, show) {
+  const observer = new ResizeObserver(show);
+  const events = ["wheel", "touchstart", "keydown"];
+  const stop = () => {
+    observer.disconnect();
+    events.forEach((e) => main.removeEventListener(e, stop));
+  };
+  events.forEach((e) => main.addEventListener(e, stop, { passive: true }));
+  observer.observe(main.firstElementChild || main);
+  setTimeout(stop, HOLD_MS);
+  show();
+}
+""".replace("HOLD_MS", str(HOLD_MS))
+
 # Scrolls its target into view; "fold" first closes the thinking section by clicking its header (the
 # expander's own control, so Streamlit records the change), then brings the header back into view. A long
 # trace is still being drawn for a moment after it opens, which moves the answer down: for `HOLD_MS` the
@@ -121,22 +139,12 @@ export default function ({ data, parentElement }) {
       shown = target.querySelector("summary") || target;
       if (details && details.open) shown.click();
     }
-    const show = () => shown.scrollIntoView({ block: "start" });
-    const observer = new ResizeObserver(show);
-    const events = ["wheel", "touchstart", "keydown"];
-    const stop = () => {
-      observer.disconnect();
-      events.forEach((e) => main.removeEventListener(e, stop));
-    };
-    events.forEach((e) => main.addEventListener(e, stop, { passive: true }));
-    observer.observe(main.firstElementChild || main);
-    setTimeout(stop, HOLD_MS);
-    show();
+    holdInView(main, () => shown.scrollIntoView({ block: "start" }));
   };
 }
-""".replace("HOLD_MS", str(HOLD_MS))
+"""
 
-_SCROLL = st.components.v2.component("rv_scroll_button", css=_BUTTON_CSS, js=_SCROLL_JS)
+_SCROLL = st.components.v2.component("rv_scroll_button", css=_BUTTON_CSS, js=_HOLD_JS + _SCROLL_JS)
 
 # Streamlit keeps a chat page scrolled to the bottom whenever the reader is there (or the page fits one
 # screen), so any growth, such as opening a thinking section, threw the view to the end (D5). The app puts
@@ -166,16 +174,7 @@ export default function (component) {
         (el) => el.textContent.toLowerCase() === query && el.children.length === 0);
       (match || target).scrollIntoView({ block: match ? "center" : "start" });
     };
-    const observer = new ResizeObserver(show);
-    const events = ["wheel", "touchstart", "keydown"];
-    const stop = () => {
-      observer.disconnect();
-      events.forEach((e) => main.removeEventListener(e, stop));
-    };
-    events.forEach((e) => main.addEventListener(e, stop, { passive: true }));
-    observer.observe(main.firstElementChild || main);
-    setTimeout(stop, HOLD_MS);
-    requestAnimationFrame(show);
+    holdInView(main, show);
     return;
   }
   const stop = () => host.__rvStop && host.__rvStop(); // returned by every call: Streamlit keeps the last one
@@ -205,7 +204,7 @@ export default function (component) {
 }
 """
 
-_FOLLOW = st.components.v2.component("rv_follow_end", js=_FOLLOW_JS.replace("HOLD_MS", str(HOLD_MS)))
+_FOLLOW = st.components.v2.component("rv_follow_end", js=_HOLD_JS + _FOLLOW_JS)
 
 
 def follow_end(message_id: str) -> Any:
