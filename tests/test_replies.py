@@ -411,3 +411,30 @@ def test_only_a_model_s_first_plain_reply_is_flagged_as_maybe_reasoning(
     assert prefilled.wait(15)
     assert wait_until(lambda: service.prefills_opener(base, "demo-r1-prefilled"))
     assert not service.answers_plainly(base, "demo-r1-prefilled")
+
+
+def test_a_reply_cut_by_its_budget_or_a_reasoning_field_is_not_remembered_as_plain(
+    store: Store, replay_server: ReplayServer
+) -> None:
+    """Variants of the kind: a reply that ran out of tokens (finish "length") may be a pre-filled trace cut
+    short; one whose server sends a reasoning field (the splitter settles the content as answer, rule 2)
+    reasons. Neither makes a model "plain"; the field reply's answer is settled at once."""
+    from viewer.reasoning import ReasoningSplitter
+
+    service = ReplyService(store)
+    base = replay_server.base_url
+    cut = service.start(target(replay_server, "demo-v3", max_tokens=5), prompt=PROMPT)
+    assert cut.wait(15) and cut.final is not None and cut.final.finish_reason == "length"
+    field = service.start(target(replay_server, "demo-qwen3-field"), prompt=PROMPT)
+    assert field.wait(15) and field.final is not None and field.final.reasoning
+    assert not cut._answered_plainly(cut.final) and not field._answered_plainly(field.final)
+    whole = service.start(target(replay_server, "demo-v3"), prompt=PROMPT)  # the same model, whole: plain
+    assert whole.wait(15) and whole.final is not None and whole._answered_plainly(whole.final)
+    assert wait_until(lambda: service.answers_plainly(base, "demo-v3"))
+    assert not service.answers_plainly(base, "demo-qwen3-field")
+
+    splitter = ReasoningSplitter()
+    splitter.feed(content="Let me see")
+    assert splitter.provisional
+    splitter.feed(reasoning="thinking…")  # a reasoning field: the content so far was answer after all
+    assert not splitter.provisional
