@@ -151,8 +151,9 @@ _SCROLL = st.components.v2.component("rv_scroll_button", css=_BUTTON_CSS, js=_HO
 # its chat box in `st.bottom`, which turns that off, and follows the bottom itself only while a reply streams:
 # this component, mounted in the live bubble, scrolls to the end as the page grows until the reader scrolls
 # away (they follow again once back at the end), and stops when the reply is drawn from the store.
-# "arrive" scrolls to the end once, when a conversation is opened. The JavaScript may be called again with the
-# same mount (Streamlit re-runs it when its data is re-sent), so its state lives on the host element.
+# "arrive" scrolls to the end (or to a search hit) when a conversation is opened, held there while the page is
+# still being drawn. The JavaScript may be called again with the same mount (Streamlit re-runs it when its data
+# is re-sent), so its state lives on the host element.
 _FOLLOW_JS = """
 export default function (component) {
   const { data, parentElement } = component;
@@ -163,7 +164,8 @@ export default function (component) {
   if (data.mode === "arrive") {
     if (host.__rvArrived) return;
     host.__rvArrived = true;
-    if (!data.target) { requestAnimationFrame(toEnd); return; }
+    // The end, kept for HOLD_MS while the page is still being drawn (an opened chat grows for a moment).
+    if (!data.target) { holdInView(main, toEnd); return; }
     // A search hit: its message (and in it the first marked match, a span of the query's text) is brought
     // into view, and kept there for HOLD_MS while the page is still being drawn, unless the reader scrolls.
     const show = () => {
